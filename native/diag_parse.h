@@ -1,0 +1,40 @@
+// Walks the bytes of netlink sock_diag replies. Pure: no syscalls, no allocation, so it can be fed
+// arbitrary bytes (tests, fuzzing). The socket code in diag_socket.cc owns the I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sockmon {
+
+// One socket as the kernel reported it, reduced to what sockmon counts.
+struct DiagRecord {
+  uint8_t family;    // AF_INET or AF_INET6 as the socket is
+  uint8_t state;     // TCP state number (1 ESTABLISHED ... 11 CLOSING)
+  uint16_t sport;    // local port, host order
+  uint8_t peer[16];  // peer address, IPv4 as ::ffff:a.b.c.d so v4-mapped peers fold onto it
+  uint64_t cookie;   // the kernel's socket cookie: unique, never reused
+};
+
+enum class ChunkStatus {
+  kMore,   // the dump goes on: recv again
+  kDone,   // NLMSG_DONE with status 0
+  kError,  // NLMSG_ERROR or NLMSG_DONE with a negative errno, or malformed bytes: see `error`
+};
+
+struct ChunkResult {
+  ChunkStatus status = ChunkStatus::kMore;
+  int error = 0;  // positive errno when status is kError (EPROTO for malformed input)
+};
+
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void Add(const DiagRecord& record) = 0;
+};
+
+// Parses one recv()'d chunk. Messages whose seq or port id are not ours are skipped (a stale reply of an
+// aborted dump, say). `port_id` 0 accepts any.
+ChunkResult ParseDiagChunk(const uint8_t* data, size_t len, uint32_t seq, uint32_t port_id, RecordSink& sink);
+
+}  // namespace sockmon

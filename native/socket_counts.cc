@@ -1,0 +1,70 @@
+#include "socket_counts.h"
+
+#include <algorithm>
+
+namespace sockmon {
+
+namespace {
+inline size_t SlotOf(uint64_t cookie, size_t mask) {
+  return size_t((cookie * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+}
+}  // namespace
+
+void CookieSet::Clear() {
+  std::fill(slots_.begin(), slots_.end(), 0);
+  size_ = 0;
+  has_zero_ = false;
+}
+
+bool CookieSet::Insert(uint64_t cookie) {
+  if (cookie == 0) {
+    if (has_zero_) return false;
+    has_zero_ = true;
+    return true;
+  }
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = SlotOf(cookie, mask);; i = (i + 1) & mask) {
+    if (slots_[i] == cookie) return false;
+    if (slots_[i] == 0) {
+      slots_[i] = cookie;
+      ++size_;
+      return true;
+    }
+  }
+}
+
+void CookieSet::Grow() {
+  std::vector<uint64_t> old;
+  old.swap(slots_);
+  slots_.assign(std::max<size_t>(1024, old.size() * 2), 0);
+  const size_t mask = slots_.size() - 1;
+  for (uint64_t cookie : old) {
+    if (cookie == 0) continue;
+    size_t i = SlotOf(cookie, mask);
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = cookie;
+  }
+}
+
+void SocketCounts::Clear() {
+  counts_.clear();
+  seen_.Clear();
+  scanned_ = 0;
+  duplicates_ = 0;
+}
+
+void SocketCounts::Add(const DiagRecord& record) {
+  ++scanned_;
+  if (!seen_.Insert(record.cookie)) {
+    ++duplicates_;
+    return;
+  }
+  CountKey key;
+  std::memcpy(key.peer, record.peer, 16);
+  key.port = record.sport;
+  key.state = record.state;
+  ++counts_[key];
+}
+
+}  // namespace sockmon

@@ -1,0 +1,67 @@
+// Reduces a dump to counts per (peer, local port, state). A dump is not atomic: a socket that moves
+// (ESTABLISHED -> TIME-WAIT) while the kernel walks its table can be reported twice, so records are
+// deduplicated by cookie and every socket is counted once, in the state it was first seen in.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "diag_parse.h"
+
+namespace sockmon {
+
+struct CountKey {
+  uint8_t peer[16];
+  uint16_t port;
+  uint8_t state;
+
+  bool operator==(const CountKey& other) const {
+    return port == other.port && state == other.state && std::memcmp(peer, other.peer, 16) == 0;
+  }
+};
+
+struct CountKeyHash {
+  size_t operator()(const CountKey& key) const {
+    uint64_t a, b;
+    std::memcpy(&a, key.peer, 8);
+    std::memcpy(&b, key.peer + 8, 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) ^ (uint64_t(key.port) << 8 | key.state);
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return size_t(h ^ (h >> 32));
+  }
+};
+
+// An open-addressing set of cookies: one multiply and a probe per socket, no allocation per insert.
+class CookieSet {
+ public:
+  void Clear();
+  // Returns false when the cookie was already there.
+  bool Insert(uint64_t cookie);
+
+ private:
+  void Grow();
+  std::vector<uint64_t> slots_;  // 0 marks an empty slot; cookie 0 is kept aside
+  size_t size_ = 0;
+  bool has_zero_ = false;
+};
+
+class SocketCounts : public RecordSink {
+ public:
+  void Clear();
+  void Add(const DiagRecord& record) override;
+
+  uint64_t scanned() const { return scanned_; }
+  uint64_t duplicates() const { return duplicates_; }
+  const std::unordered_map<CountKey, uint32_t, CountKeyHash>& counts() const { return counts_; }
+
+ private:
+  std::unordered_map<CountKey, uint32_t, CountKeyHash> counts_;
+  CookieSet seen_;
+  uint64_t scanned_ = 0;
+  uint64_t duplicates_ = 0;
+};
+
+}  // namespace sockmon

@@ -1,0 +1,26 @@
+// `sockmon snapshot` output: a table like an operator's `ss` check, or the JSON contract.
+import type { StateName } from './filter';
+import type { Snapshot } from './snapshot';
+
+export function snapshotJson(snapshot: Snapshot): string {
+  const connections = snapshot.connections.map((c) => ({ peer: c.peer, local_port: c.localPort, state: c.state, count: c.count }));
+  return JSON.stringify({ scanned: snapshot.scanned, connections });
+}
+
+/** One row per (peer, local port), one column per watched state. */
+export function snapshotTable(snapshot: Snapshot, states: readonly StateName[]): string {
+  const rows = new Map<string, { peer: string; port: number; counts: Map<StateName, number> }>();
+  for (const c of snapshot.connections) {
+    const key = `${c.peer}|${c.localPort}`;
+    const row = rows.get(key) ?? { peer: c.peer, port: c.localPort, counts: new Map() };
+    row.counts.set(c.state, c.count);
+    rows.set(key, row);
+  }
+  const header = ['peer', 'local_port', ...states];
+  const cells = [...rows.values()].map((row) => [row.peer, String(row.port), ...states.map((s) => String(row.counts.get(s) ?? 0))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  // Text columns left-aligned, numbers right-aligned.
+  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  const footer = `${rows.size} peer/port pairs, ${snapshot.scanned} sockets scanned in ${(snapshot.durationSeconds * 1000).toFixed(1)} ms`;
+  return [line(header), ...cells.map(line), footer].join('\n');
+}
