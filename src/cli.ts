@@ -20,6 +20,16 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
+/** Parses a flag's value; a bad one becomes a usage error that names the flag. */
+const oneValue = <T>(flag: string, parse: (text: string) => T) => (value: unknown) => {
+  if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
+  try {
+    return parse(String(value));
+  } catch (error) {
+    throw error instanceof UsageError ? new UsageError(`--${flag}: ${error.message}`) : error;
+  }
+};
+
 /** Repeatable flags also take comma-separated lists (handy in SOCKMON_* variables). */
 const eachValue = <T>(flag: string, parse: (text: string) => T) => (values: unknown[]) => {
   if (values.length === 0) throw new UsageError(`--${flag} needs a value`);
@@ -27,19 +37,8 @@ const eachValue = <T>(flag: string, parse: (text: string) => T) => (values: unkn
     String(value)
       .split(/[\s,]+/)
       .filter(Boolean)
-      .map((text) => {
-        try {
-          return parse(text);
-        } catch (error) {
-          throw error instanceof UsageError ? new UsageError(`--${flag}: ${error.message}`) : error;
-        }
-      }),
+      .map(oneValue(flag, parse)),
   );
-};
-
-const oneValue = <T>(flag: string, parse: (text: string) => T) => (value: unknown) => {
-  if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
-  return eachValue(flag, parse)([value])[0];
 };
 
 // Repeatable flags get their defaults in watchOf(): a yargs default would also stand in for a bare `--cidr`.

@@ -1,0 +1,51 @@
+// A fake DiagReader for tests of the layers above the addon.
+import ipaddr from 'ipaddr.js';
+import { TCP_STATES, StateName } from '../../src/filter';
+import type { DiagReader, DumpRequest, RawDump } from '../../src/native';
+
+export interface FakeGroup {
+  peer: string;
+  port: number;
+  state: StateName;
+  count: number;
+}
+
+export function rawDump(groups: FakeGroup[]): RawDump {
+  const peers = new Uint8Array(groups.length * 16);
+  groups.forEach((g, i) => {
+    const address = ipaddr.parse(g.peer);
+    peers.set((address instanceof ipaddr.IPv4 ? address.toIPv4MappedAddress() : address).toByteArray(), i * 16);
+  });
+  return {
+    scanned: groups.reduce((sum, g) => sum + g.count, 0),
+    duplicates: 0,
+    peers,
+    ports: Uint16Array.from(groups.map((g) => g.port)),
+    states: Uint8Array.from(groups.map((g) => TCP_STATES[g.state])),
+    counts: Uint32Array.from(groups.map((g) => g.count)),
+    recvCalls: 1,
+    bytes: 0,
+    restarts: 0,
+  };
+}
+
+/** Answers each dump with the next scripted result (groups, or an Error to reject with), after a tick. */
+export class FakeReader implements DiagReader {
+  dumps = 0;
+  requests: DumpRequest[] = [];
+  closed = false;
+
+  constructor(private readonly script: (FakeGroup[] | Error)[]) {}
+
+  async dump(request: DumpRequest): Promise<RawDump> {
+    this.requests.push(request);
+    const next = this.script[Math.min(this.dumps++, this.script.length - 1)];
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (next instanceof Error) throw next;
+    return rawDump(next);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
