@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/diag_parse.cc",
         "native/diag_socket.cc",
+        "native/sd_notify.cc",
         "native/socket_counts.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

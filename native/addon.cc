@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "diag_socket.h"
+#include "sd_notify.h"
 #include "socket_counts.h"
 
 namespace sockmon {
@@ -144,12 +145,22 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// sdNotify(path: string, state: string): throws a system error if the datagram cannot be sent.
+Napi::Value Notify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "sdNotify(path, state) takes two strings");
+  const int error = SdNotify(info[0].As<Napi::String>(), info[1].As<Napi::String>());
+  if (error != 0) throw MakeSysError(env, SysError{error, "sendto"});
+  return env.Undefined();
+}
+
 }  // namespace
 
 }  // namespace sockmon
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("DiagReader", sockmon::DiagReader::Define(env));
+  exports.Set("sdNotify", Napi::Function::New(env, sockmon::Notify, "sdNotify"));
   return exports;
 }
 

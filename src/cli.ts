@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
+import type { AddressInfo } from 'node:net';
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
@@ -10,6 +11,7 @@ import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
 import { createServer, parseListenAddress } from './server';
 import { SnapshotSource } from './snapshot';
+import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
 
 /** Parses `600`, `600s`, `10m`, `1h`, `500ms` into milliseconds. */
@@ -113,10 +115,15 @@ interface ServeArgs extends WatchArgs {
   'log.level': LogLevel;
 }
 
+/** In-flight scrapes get this long to finish after SIGTERM before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 async function serve(args: ServeArgs): Promise<void> {
   const log = new Logger(args['log.level']);
   const watch = watchOf(args);
-  const source = new SnapshotSource(new (loadNative().DiagReader)(), watch);
+  const native = loadNative();
+  const systemd = new SystemdNotifier(native.sdNotify, log);
+  const source = new SnapshotSource(new native.DiagReader(), watch);
   const registry = createRegistry(source, { maxPeers: args['max-peers'], retentionMs: args.retention, log });
   const server = createServer(registry, { telemetryPath: args['web.telemetry-path'], log });
   const { host, port } = args['web.listen-address'];
@@ -124,21 +131,26 @@ async function serve(args: ServeArgs): Promise<void> {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  const address = server.address();
+  const address = server.address() as AddressInfo;
+  const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   log.info('listening', {
-    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address),
+    address: listening,
     version: VERSION,
     cidrs: watch.cidrs.map(formatCidr).join(','),
     ports: watch.ports.join(','),
     states: watch.states.join(','),
   });
+  systemd.ready(`serving ${listening}`);
+
   const stop = (signal: string) => {
     log.info('stopping', { signal });
+    systemd.stopping();
     server.close(() => {
       source.close();
       process.exit(0);
     });
     server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -36,6 +36,8 @@ export interface DiagReader {
 
 export interface NativeBinding {
   DiagReader: new () => DiagReader;
+  /** Sends one sd_notify(3) datagram to the AF_UNIX socket at `socketPath` ('@' = abstract). Throws on failure. */
+  sdNotify(socketPath: string, state: string): void;
 }
 
 let binding: NativeBinding | undefined;

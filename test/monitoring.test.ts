@@ -1,0 +1,75 @@
+// The monitoring bundle: rule files load and their unit tests pass under promtool, the example scrape
+// config is valid, and every dashboard expression parses as PromQL.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const MONITORING = path.resolve(__dirname, '..', '..', 'monitoring');
+const files = (dir: string) => readdirSync(path.join(MONITORING, dir)).filter((f) => f.endsWith('.yml')).map((f) => path.join(dir, f));
+const promtool = (...args: string[]) => execFileSync('promtool', args, { cwd: MONITORING, encoding: 'utf8', stdio: 'pipe' });
+
+/** Every `expr` of the dashboard's panels and every label_values() selector of its variables. */
+export function dashboardQueries(dashboard: { panels: unknown[]; templating: { list: { type: string; query?: unknown }[] } }): string[] {
+  const queries: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) key === 'expr' && typeof value === 'string' ? queries.push(value) : walk(value);
+    }
+  };
+  walk(dashboard.panels);
+  for (const variable of dashboard.templating.list) {
+    const query = typeof variable.query === 'string' ? variable.query : (variable.query as { query?: string } | undefined)?.query;
+    const selector = variable.type === 'query' && query ? /^label_values\((.*),\s*\w+\)$/.exec(query)?.[1] : undefined;
+    if (selector) queries.push(selector);
+  }
+  return queries;
+}
+
+/** Grafana fills these in before a query reaches Prometheus. */
+const substitute = (expr: string) =>
+  expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '1m').replace(/\$\{?(instance|peer)\}?/g, '.*');
+
+describe('monitoring: rules, tests, scrape config and dashboard', function () {
+  before(function () {
+    if (!spawnSync('promtool', ['--version']).error) return;
+    if (process.env.CI) throw new Error('promtool is missing (apt-get install prometheus)');
+    this.skip();
+  });
+
+  it('promtool check rules accepts the alerting and recording rules', () => {
+    promtool('check', 'rules', ...files('rules'));
+  });
+
+  it('promtool test rules: every alert fires where it should and not where it should not', () => {
+    const output = promtool('test', 'rules', ...files('tests'));
+    assert.match(output, /SUCCESS/);
+    const alerts = [...readFileSync(path.join(MONITORING, 'rules', 'sockmon-alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+    const tests = files('tests').map((f) => readFileSync(path.join(MONITORING, f), 'utf8')).join('\n');
+    for (const alert of alerts) assert.match(tests, new RegExp(`alertname: ${alert}\\b`), `${alert} has tests`);
+  });
+
+  it('promtool check config accepts the example prometheus.yml', () => {
+    promtool('check', 'config', 'prometheus.yml');
+  });
+
+  it('every dashboard query parses as PromQL, on the data source variable', () => {
+    const dashboard = JSON.parse(readFileSync(path.join(MONITORING, 'grafana', 'sockmon-dashboard.json'), 'utf8'));
+    const queries = dashboardQueries(dashboard);
+    assert.ok(queries.length >= 10, `found ${queries.length} queries`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-dashboard-'));
+    try {
+      const rules = queries.map((expr, i) => `      - record: dashboard:query:${i}\n        expr: ${JSON.stringify(substitute(expr))}`);
+      const file = path.join(dir, 'dashboard-queries.yml');
+      writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
+      promtool('check', 'rules', file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const panel of dashboard.panels) {
+      if (panel.type !== 'row') assert.equal(panel.datasource?.uid, '${datasource}', `panel "${panel.title}" uses the data source variable`);
+    }
+  });
+});
