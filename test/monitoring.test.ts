@@ -5,28 +5,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { dashboardQueries } from './helpers/dashboard';
 
 const MONITORING = path.resolve(__dirname, '..', '..', 'monitoring');
 const files = (dir: string) => readdirSync(path.join(MONITORING, dir)).filter((f) => f.endsWith('.yml')).map((f) => path.join(dir, f));
 const promtool = (...args: string[]) => execFileSync('promtool', args, { cwd: MONITORING, encoding: 'utf8', stdio: 'pipe' });
-
-/** Every `expr` of the dashboard's panels and every label_values() selector of its variables. */
-export function dashboardQueries(dashboard: { panels: unknown[]; templating: { list: { type: string; query?: unknown }[] } }): string[] {
-  const queries: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) key === 'expr' && typeof value === 'string' ? queries.push(value) : walk(value);
-    }
-  };
-  walk(dashboard.panels);
-  for (const variable of dashboard.templating.list) {
-    const query = typeof variable.query === 'string' ? variable.query : (variable.query as { query?: string } | undefined)?.query;
-    const selector = variable.type === 'query' && query ? /^label_values\((.*),\s*\w+\)$/.exec(query)?.[1] : undefined;
-    if (selector) queries.push(selector);
-  }
-  return queries;
-}
 
 /** Grafana fills these in before a query reaches Prometheus. */
 const substitute = (expr: string) =>

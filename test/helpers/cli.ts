@@ -8,8 +8,12 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 /** Starts `sockmon serve` on an ephemeral port and resolves with its base URL once it listens. */
-export async function startServe(args: string[], spawner: (a: string[]) => ChildProcess = (a) => spawn(process.execPath, [CLI, ...a])): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawner(['serve', '--web.listen-address', '127.0.0.1:0', ...args]);
+export async function startServe(
+  args: string[],
+  spawner: (a: string[]) => ChildProcess = (a) => spawn(process.execPath, [CLI, ...a]),
+  listenAddress = '127.0.0.1:0',
+): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawner(['serve', '--web.listen-address', listenAddress, ...args]);
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sockmon did not start: ${stderr}`)), 20_000);

@@ -4,7 +4,6 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const PREFIX = 'sockmon-test-';
 let created = 0;
 
 /** Root-only tests skip without root, except in CI, which runs as root: there a missing root is a failure. */
@@ -23,11 +22,11 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Deletes namespaces of our prefix whose creating process is gone (a run that was killed). */
-async function clearStale(): Promise<void> {
+/** Deletes namespaces of this prefix whose creating process is gone (a run that was killed). */
+async function clearStale(prefix: string): Promise<void> {
   const { stdout } = await run('ip', ['netns', 'list']);
   for (const line of stdout.split('\n')) {
-    const match = new RegExp(`^(${PREFIX}(\\d+)-\\d+)`).exec(line);
+    const match = new RegExp(`^(${prefix}(\\d+)-\\d+)`).exec(line);
     if (match && !alive(Number(match[2]))) await run('ip', ['netns', 'delete', match[1]]).catch(() => {});
   }
 }
@@ -37,10 +36,10 @@ export class TestNamespace {
 
   private constructor(readonly name: string) {}
 
-  /** Creates the namespace with lo up and `addresses` (CIDR notation) on lo. */
-  static async create(addresses: string[]): Promise<TestNamespace> {
-    await clearStale();
-    const ns = new TestNamespace(`${PREFIX}${process.pid}-${++created}`);
+  /** Creates the namespace `<prefix><pid>-<n>` with lo up and `addresses` (CIDR notation) on lo. */
+  static async create(addresses: string[], prefix = 'sockmon-test-'): Promise<TestNamespace> {
+    await clearStale(prefix);
+    const ns = new TestNamespace(`${prefix}${process.pid}-${++created}`);
     await run('ip', ['netns', 'add', ns.name]);
     try {
       await run('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
@@ -66,6 +65,12 @@ export class TestNamespace {
   /** Runs a command inside the namespace to completion. Rejects on a non-zero exit. */
   async exec(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
     return run('ip', ['netns', 'exec', this.name, command, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  }
+
+  /** GETs a URL from inside the namespace (the test process itself lives outside it). */
+  async fetch(url: string): Promise<string> {
+    const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); })';
+    return (await this.exec(process.execPath, ['-e', script, url])).stdout;
   }
 
   async delete(): Promise<void> {
