@@ -4,8 +4,10 @@
       "target_name": "sockmon",
       "sources": [
         "native/addon.cc",
+        "native/close_watcher.cc",
         "native/diag_parse.cc",
         "native/diag_socket.cc",
+        "native/peer_matcher.cc",
         "native/sd_notify.cc",
         "native/socket_counts.cc"
       ],

@@ -4,10 +4,13 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
+#include "close_watcher.h"
 #include "diag_socket.h"
 #include "sd_notify.h"
 #include "socket_counts.h"
@@ -63,12 +66,13 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 
 class DumpWorker : public Napi::AsyncWorker {
  public:
-  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request)
+  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request, std::vector<uint32_t> idle_bounds_ms)
       : Napi::AsyncWorker(env, "sockmon:dump"),
         deferred_(Napi::Promise::Deferred::New(env)),
         reader_(reader),
         reader_ref_(Napi::Persistent(reader_object)),
-        request_(std::move(request)) {}
+        request_(std::move(request)),
+        counts_(std::move(idle_bounds_ms)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -90,12 +94,14 @@ class DumpWorker : public Napi::AsyncWorker {
     auto ports = Napi::Uint16Array::New(env, n);
     auto states = Napi::Uint8Array::New(env, n);
     auto values = Napi::Uint32Array::New(env, n);
+    auto live = Napi::Uint32Array::New(env, n);
     size_t i = 0;
-    for (const auto& [key, count] : counts) {
+    for (const auto& [key, group] : counts) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
       states[i] = key.state;
-      values[i] = count;
+      values[i] = group.sockets;
+      live[i] = group.live;
       ++i;
     }
     Napi::Object result = Napi::Object::New(env);
@@ -105,10 +111,33 @@ class DumpWorker : public Napi::AsyncWorker {
     result.Set("ports", ports);
     result.Set("states", states);
     result.Set("counts", values);
+    result.Set("live", live);
+    if (request_.tcp_info) result.Set("idle", IdleGroups(env));
     result.Set("recvCalls", double(stats_.recv_calls));
     result.Set("bytes", double(stats_.bytes));
     result.Set("restarts", stats_.restarts);
     deferred_.Resolve(result);
+  }
+
+  // {peers, ports, buckets}: group i's bucket b is buckets[i * (bounds + 1) + b], not cumulative.
+  Napi::Object IdleGroups(Napi::Env env) {
+    const auto& idle = counts_.idle();
+    const size_t width = counts_.idle_buckets();
+    auto peers = Napi::Uint8Array::New(env, idle.size() * 16);
+    auto ports = Napi::Uint16Array::New(env, idle.size());
+    auto buckets = Napi::Uint32Array::New(env, idle.size() * width);
+    size_t i = 0;
+    for (const auto& [key, counts] : idle) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      std::copy(counts.begin(), counts.end(), buckets.Data() + i * width);
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("buckets", buckets);
+    return result;
   }
 
   void OnError(const Napi::Error&) override { deferred_.Reject(MakeSysError(Env(), error_).Value()); }
@@ -123,7 +152,7 @@ class DumpWorker : public Napi::AsyncWorker {
   SysError error_{0, ""};
 };
 
-// dump({states: number, sport: number, bytecode: Uint8Array}): Promise<RawDump>
+// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array}): Promise<RawDump>
 Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dump() takes a request object");
@@ -138,12 +167,99 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   request.sport = uint16_t(options.Get("sport").As<Napi::Number>().Uint32Value());
   auto program = bytecode.As<Napi::Uint8Array>();
   request.bytecode.assign(program.Data(), program.Data() + program.ElementLength());
+  std::vector<uint32_t> idle_bounds_ms;
+  Napi::Value bounds = options.Get("idleBoundsMs");
+  if (bounds.IsTypedArray() && bounds.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto array = bounds.As<Napi::Uint32Array>();
+    idle_bounds_ms.assign(array.Data(), array.Data() + array.ElementLength());
+    std::sort(idle_bounds_ms.begin(), idle_bounds_ms.end());
+  }
+  request.tcp_info = !idle_bounds_ms.empty();
 
-  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request));
+  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(idle_bounds_ms));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
+
+// new CloseWatcher({ports: Uint16Array, cidrs: [{ipv4, prefix, address: Uint8Array}], receiveBufferBytes})
+class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CloseWatcher",
+                       {InstanceMethod("totals", &CloseWatcherWrap::Totals), InstanceMethod("close", &CloseWatcherWrap::Close)});
+  }
+
+  explicit CloseWatcherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CloseWatcherWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "CloseWatcher takes an options object");
+    Napi::Object options = info[0].As<Napi::Object>();
+    Napi::Value ports_value = options.Get("ports");
+    Napi::Value cidrs_value = options.Get("cidrs");
+    if (!ports_value.IsTypedArray() || ports_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array ||
+        !cidrs_value.IsArray() || !options.Get("receiveBufferBytes").IsNumber()) {
+      throw Napi::TypeError::New(env, "CloseWatcher needs ports (Uint16Array), cidrs (array), receiveBufferBytes");
+    }
+    auto ports_array = ports_value.As<Napi::Uint16Array>();
+    std::vector<uint16_t> ports(ports_array.Data(), ports_array.Data() + ports_array.ElementLength());
+    std::vector<PeerCidr> cidrs;
+    Napi::Array cidr_list = cidrs_value.As<Napi::Array>();
+    for (uint32_t i = 0; i < cidr_list.Length(); ++i) {
+      Napi::Object item = cidr_list.Get(i).As<Napi::Object>();
+      Napi::Value address = item.Get("address");
+      if (!address.IsTypedArray() || address.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw Napi::TypeError::New(env, "cidr.address must be a Uint8Array");
+      }
+      PeerCidr cidr{};
+      cidr.ipv4 = item.Get("ipv4").ToBoolean();
+      auto bytes = address.As<Napi::Uint8Array>();
+      const size_t size = cidr.ipv4 ? 4 : 16;
+      if (bytes.ElementLength() != size) throw Napi::TypeError::New(env, "cidr.address has the wrong length");
+      cidr.prefix = uint8_t(std::min<uint32_t>(item.Get("prefix").ToNumber().Uint32Value(), size * 8));
+      std::memcpy(cidr.address, bytes.Data(), size);
+      cidrs.push_back(cidr);
+    }
+    const int buffer = options.Get("receiveBufferBytes").As<Napi::Number>().Int32Value();
+    try {
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), buffer);
+    } catch (const SysError& error) {
+      throw MakeSysError(env, error);
+    }
+  }
+
+ private:
+  // {peers, ports, closed: Float64Array, overruns, events, error}: totals since the watcher started.
+  Napi::Value Totals(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!watcher_) throw Napi::Error::New(env, "CloseWatcher is closed");
+    const CloseWatcher::Totals totals = watcher_->totals();
+    auto peers = Napi::Uint8Array::New(env, totals.size() * 16);
+    auto ports = Napi::Uint16Array::New(env, totals.size());
+    auto closed = Napi::Float64Array::New(env, totals.size());
+    size_t i = 0;
+    for (const auto& [key, count] : totals) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      closed[i] = double(count);
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("closed", closed);
+    result.Set("overruns", double(watcher_->overruns()));
+    result.Set("events", double(watcher_->events()));
+    if (watcher_->error() != 0) result.Set("error", MakeSysError(env, SysError{watcher_->error(), "recv"}).Value());
+    return result;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    watcher_.reset();  // joins the thread
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<CloseWatcher> watcher_;
+};
 
 // sdNotify(path: string, state: string): throws a system error if the datagram cannot be sent.
 Napi::Value Notify(const Napi::CallbackInfo& info) {
@@ -160,6 +276,7 @@ Napi::Value Notify(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("DiagReader", sockmon::DiagReader::Define(env));
+  exports.Set("CloseWatcher", sockmon::CloseWatcherWrap::Define(env));
   exports.Set("sdNotify", Napi::Function::New(env, sockmon::Notify, "sdNotify"));
   return exports;
 }

@@ -21,12 +21,38 @@ bool ReadStatus(const uint8_t* payload, size_t payload_len, int* status) {
   return true;
 }
 
+// tcp_info is read by offset, not by casting to the build machine's struct tcp_info, which may be older or
+// newer than the running kernel's (the kernel sends min(its size, room) bytes).
+constexpr size_t kLastDataRecvOffset = 52;  // offsetof(struct tcp_info, tcpi_last_data_recv)
+
+void ReadAttributes(const uint8_t* data, size_t len, DiagRecord* out) {
+  size_t offset = 0;
+  while (len - offset >= NLA_HDRLEN) {
+    nlattr attr;
+    std::memcpy(&attr, data + offset, sizeof(attr));
+    if (attr.nla_len < NLA_HDRLEN || attr.nla_len > len - offset) return;
+    const size_t value_len = attr.nla_len - NLA_HDRLEN;
+    if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO && value_len >= kLastDataRecvOffset + sizeof(uint32_t)) {
+      std::memcpy(&out->last_data_recv_ms, data + offset + NLA_HDRLEN + kLastDataRecvOffset, sizeof(uint32_t));
+      out->has_tcp_info = true;
+    }
+    const size_t step = NLA_ALIGN(attr.nla_len);
+    if (step >= len - offset) return;
+    offset += step;
+  }
+}
+
 bool ReadRecord(const uint8_t* payload, size_t payload_len, DiagRecord* out) {
   inet_diag_msg msg;
   if (payload_len < sizeof(msg)) return false;
   std::memcpy(&msg, payload, sizeof(msg));  // payloads are only 4-byte aligned
   out->family = msg.idiag_family;
   out->state = msg.idiag_state;
+  out->timer = msg.idiag_timer;
+  out->has_tcp_info = false;
+  out->last_data_recv_ms = 0;
+  const size_t attrs_at = NLMSG_ALIGN(sizeof(msg));
+  if (payload_len > attrs_at) ReadAttributes(payload + attrs_at, payload_len - attrs_at, out);
   out->sport = ntohs(msg.id.idiag_sport);
   out->cookie = uint64_t(msg.id.idiag_cookie[0]) | (uint64_t(msg.id.idiag_cookie[1]) << 32);
   if (msg.idiag_family == AF_INET) {

@@ -11,10 +11,15 @@ namespace sockmon {
 struct DiagRecord {
   uint8_t family;    // AF_INET or AF_INET6 as the socket is
   uint8_t state;     // TCP state number (1 ESTABLISHED ... 11 CLOSING)
+  uint8_t timer;     // idiag_timer: 3 only for TIME-WAIT minisockets (whatever their reported substate)
+  bool has_tcp_info; // the reply carried INET_DIAG_INFO (asked for, and a full socket)
   uint16_t sport;    // local port, host order
   uint8_t peer[16];  // peer address, IPv4 as ::ffff:a.b.c.d so v4-mapped peers fold onto it
   uint64_t cookie;   // the kernel's socket cookie: unique, never reused
+  uint32_t last_data_recv_ms;  // tcp_info.tcpi_last_data_recv: time since data last arrived
 };
+
+constexpr uint8_t kTimeWaitTimer = 3;
 
 enum class ChunkStatus {
   kMore,   // the dump goes on: recv again

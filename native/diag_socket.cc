@@ -85,6 +85,7 @@ void DiagSocket::DumpFamily(uint8_t family, const DumpRequest& request, RecordSi
   message.body.sdiag_family = family;
   message.body.sdiag_protocol = IPPROTO_TCP;
   message.body.idiag_states = request.states;
+  message.body.idiag_ext = request.tcp_info ? uint8_t(1 << (INET_DIAG_INFO - 1)) : 0;
   message.body.id.idiag_sport = htons(request.sport);
 
   static const uint8_t kPadding[NLA_ALIGNTO] = {};

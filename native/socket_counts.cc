@@ -49,6 +49,7 @@ void CookieSet::Grow() {
 
 void SocketCounts::Clear() {
   counts_.clear();
+  idle_.clear();
   seen_.Clear();
   scanned_ = 0;
   duplicates_ = 0;
@@ -64,7 +65,21 @@ void SocketCounts::Add(const DiagRecord& record) {
   std::memcpy(key.peer, record.peer, 16);
   key.port = record.sport;
   key.state = record.state;
-  ++counts_[key];
+  GroupCounts& group = counts_[key];
+  ++group.sockets;
+  constexpr uint8_t kSynRecv = 3, kListen = 10, kEstablished = 1;
+  if (record.timer != kTimeWaitTimer && record.state != kSynRecv && record.state != kListen) ++group.live;
+  if (record.has_tcp_info && record.state == kEstablished && !idle_bounds_ms_.empty()) {
+    key.state = 0;
+    AddIdle(key, record.last_data_recv_ms);
+  }
+}
+
+void SocketCounts::AddIdle(const CountKey& key, uint32_t idle_ms) {
+  std::vector<uint32_t>& buckets = idle_[key];
+  if (buckets.empty()) buckets.assign(idle_buckets(), 0);
+  const size_t bucket = std::lower_bound(idle_bounds_ms_.begin(), idle_bounds_ms_.end(), idle_ms) - idle_bounds_ms_.begin();
+  ++buckets[bucket];
 }
 
 }  // namespace sockmon

@@ -48,17 +48,36 @@ class CookieSet {
   bool has_zero_ = false;
 };
 
+struct GroupCounts {
+  uint32_t sockets = 0;
+  // Of those, live connections: full sockets that will send a destroy event when they end, that is
+  // neither TIME-WAIT minisockets, request sockets (SYN_RECV) nor listeners.
+  uint32_t live = 0;
+};
+
+using CountMap = std::unordered_map<CountKey, GroupCounts, CountKeyHash>;
+// Per (peer, port) (state 0 in the key): ESTABLISHED sockets by idle time. Bucket i counts idle times in
+// (bounds[i-1], bounds[i]] ms; the last bucket, those above every bound.
+using IdleMap = std::unordered_map<CountKey, std::vector<uint32_t>, CountKeyHash>;
+
 class SocketCounts : public RecordSink {
  public:
+  explicit SocketCounts(std::vector<uint32_t> idle_bounds_ms = {}) : idle_bounds_ms_(std::move(idle_bounds_ms)) {}
   void Clear();
   void Add(const DiagRecord& record) override;
 
   uint64_t scanned() const { return scanned_; }
   uint64_t duplicates() const { return duplicates_; }
-  const std::unordered_map<CountKey, uint32_t, CountKeyHash>& counts() const { return counts_; }
+  const CountMap& counts() const { return counts_; }
+  const IdleMap& idle() const { return idle_; }
+  size_t idle_buckets() const { return idle_bounds_ms_.size() + 1; }
 
  private:
-  std::unordered_map<CountKey, uint32_t, CountKeyHash> counts_;
+  void AddIdle(const CountKey& key, uint32_t idle_ms);
+
+  std::vector<uint32_t> idle_bounds_ms_;  // ascending
+  CountMap counts_;
+  IdleMap idle_;
   CookieSet seen_;
   uint64_t scanned_ = 0;
   uint64_t duplicates_ = 0;

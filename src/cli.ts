@@ -5,43 +5,15 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
 import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from './filter';
+import { eachValue, oneValue, parseBuckets, parseDuration, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
 import { Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
 import { createServer, parseListenAddress } from './server';
-import { SnapshotSource } from './snapshot';
+import { closeWatcherOptions, SnapshotSource } from './snapshot';
 import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
-
-/** Parses `600`, `600s`, `10m`, `1h`, `500ms` into milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(text);
-  if (!match) throw new UsageError(`invalid duration "${text}" (e.g. 90s, 10m, 1h)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] as number;
-  return Number(match[1]) * unit;
-}
-
-/** Parses a flag's value; a bad one becomes a usage error that names the flag. */
-const oneValue = <T>(flag: string, parse: (text: string) => T) => (value: unknown) => {
-  if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
-  try {
-    return parse(String(value));
-  } catch (error) {
-    throw error instanceof UsageError ? new UsageError(`--${flag}: ${error.message}`) : error;
-  }
-};
-
-/** Repeatable flags also take comma-separated lists (handy in SOCKMON_* variables). */
-const eachValue = <T>(flag: string, parse: (text: string) => T) => (values: unknown[]) => {
-  if (values.length === 0) throw new UsageError(`--${flag} needs a value`);
-  return values.flatMap((value) =>
-    String(value)
-      .split(/[\s,]+/)
-      .filter(Boolean)
-      .map(oneValue(flag, parse)),
-  );
-};
 
 // Repeatable flags get their defaults in watchOf(): a yargs default would also stand in for a bare `--cidr`.
 const DEFAULT_CIDRS = ['203.0.113.96/27'];
@@ -64,24 +36,23 @@ const watchOptions = {
 const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
-  'max-peers': { type: 'string', default: '1024', describe: 'distinct peer label values; the rest count as peer="other"', coerce: oneValue('max-peers', parseMaxPeers) },
+  'max-peers': { type: 'string', default: '1024', describe: 'distinct peer label values; the rest count as peer="other"', coerce: oneValue('max-peers', (text) => parseWholeNumber(text, 'peer cap', 1)) },
   retention: { type: 'string', default: '10m', describe: 'how long an emptied series stays at 0 before it goes', coerce: oneValue('retention', parseDuration) },
+  churn: { type: 'boolean', default: true, describe: 'count opened and closed connections from the kernel\'s close events (--no-churn: off)' },
+  'churn.receive-buffer': {
+    type: 'string',
+    default: String(4 << 20),
+    describe: 'receive buffer for close events, bytes (capped by net.core.rmem_max without CAP_NET_ADMIN)',
+    coerce: oneValue('churn.receive-buffer', (text) => parseWholeNumber(text, 'buffer size', 1)),
+  },
+  idle: { type: 'boolean', default: false, describe: 'export how long ESTABLISHED connections have been idle (asks the kernel for tcp_info)' },
+  'idle.buckets': {
+    type: 'string',
+    default: '1,5,15,60,300',
+    describe: 'idle-time bucket bounds in seconds',
+    coerce: oneValue('idle.buckets', parseBuckets),
+  },
 } as const;
-
-function parseLogLevel(text: string): LogLevel {
-  if (!(LOG_LEVELS as readonly string[]).includes(text)) throw new UsageError(`unknown log level "${text}" (${LOG_LEVELS.join(', ')})`);
-  return text as LogLevel;
-}
-
-function parseTelemetryPath(text: string): string {
-  if (!/^\/[^\s?#]*$/.test(text) || text === '/') throw new UsageError(`invalid telemetry path "${text}" (a path such as /metrics)`);
-  return text;
-}
-
-function parseMaxPeers(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`invalid peer cap "${text}" (a whole number, at least 1)`);
-  return Number(text);
-}
 
 interface WatchArgs {
   cidr?: Cidr[];
@@ -113,6 +84,10 @@ interface ServeArgs extends WatchArgs {
   'max-peers': number;
   retention: number;
   'log.level': LogLevel;
+  churn: boolean;
+  'churn.receive-buffer': number;
+  idle: boolean;
+  'idle.buckets': number[];
 }
 
 /** In-flight scrapes get this long to finish after SIGTERM before their connections are cut. */
@@ -123,8 +98,16 @@ async function serve(args: ServeArgs): Promise<void> {
   const watch = watchOf(args);
   const native = loadNative();
   const systemd = new SystemdNotifier(native.sdNotify, log);
-  const source = new SnapshotSource(new native.DiagReader(), watch);
-  const registry = createRegistry(source, { maxPeers: args['max-peers'], retentionMs: args.retention, log });
+  const closeWatcher = args.churn ? new native.CloseWatcher(closeWatcherOptions(watch, args['churn.receive-buffer'])) : undefined;
+  const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
+  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds });
+  const registry = createRegistry(source, {
+    maxPeers: args['max-peers'],
+    retentionMs: args.retention,
+    log,
+    churn: args.churn,
+    idleBoundsSeconds,
+  });
   const server = createServer(registry, { telemetryPath: args['web.telemetry-path'], log });
   const { host, port } = args['web.listen-address'];
   await new Promise<void>((resolve, reject) => {
@@ -162,7 +145,7 @@ async function serve(args: ServeArgs): Promise<void> {
  */
 export function flagsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
   const flags = Object.keys(argv[0] === 'snapshot' ? watchOptions : { ...watchOptions, ...serveOptions });
-  const given = (flag: string) => argv.some((arg) => arg === `--${flag}` || arg.startsWith(`--${flag}=`));
+  const given = (flag: string) => argv.some((arg) => arg === `--${flag}` || arg === `--no-${flag}` || arg.startsWith(`--${flag}=`));
   return flags.flatMap((flag) => {
     const value = env[`SOCKMON_${flag.toUpperCase().replace(/[.-]/g, '_')}`];
     return value === undefined || given(flag) ? [] : [`--${flag}=${value}`];

@@ -1,8 +1,9 @@
 // The Prometheus side: prom-client collectors filled at scrape time from one shared dump.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { ChurnTotals, ConnectionChurn } from './churn';
 import type { Logger } from './log';
-import { ConnectionSeries, Series } from './series';
-import type { Snapshot } from './snapshot';
+import { ConnectionSeries, SeriesUpdate, StickyPeerLabels } from './series';
+import type { IdleGroup, Snapshot } from './snapshot';
 import { VERSION } from './version';
 
 export interface SnapshotTaker {
@@ -13,15 +14,56 @@ export interface MetricsOptions {
   maxPeers: number;
   retentionMs: number;
   log: Logger;
+  /** Export opened/closed counters (the snapshots carry churn data). */
+  churn?: boolean;
+  /** Export the idle-time distribution with these bounds in seconds (the snapshots carry idle data). */
+  idleBoundsSeconds?: number[];
   now?: () => number;
 }
 
-type ScrapeResult = { ok: true; snapshot: Snapshot; series: Series[]; foldedPeers: number } | { ok: false };
+type ScrapeResult =
+  | ({ ok: true; snapshot: Snapshot; churn: ChurnTotals[]; idle: IdleGroup[] } & Omit<SeriesUpdate, 'peerLabel'>)
+  | { ok: false };
+
+/** Sums rows that share a label set after folding. */
+function fold<T extends { peer: string; localPort: number }>(rows: T[], label: (peer: string) => string, add: (into: T, row: T) => void): T[] {
+  const folded = new Map<string, T>();
+  for (const row of rows) {
+    const peer = label(row.peer);
+    const key = `${peer}|${row.localPort}`;
+    const into = folded.get(key);
+    if (into) add(into, row);
+    else folded.set(key, { ...row, peer });
+  }
+  return [...folded.values()];
+}
 
 export function createRegistry(source: SnapshotTaker, options: MetricsOptions): Registry {
   const registry = new Registry();
   const now = options.now ?? Date.now;
   const connectionSeries = new ConnectionSeries(options.maxPeers, options.retentionMs);
+  const churn = new ConnectionChurn();
+  const churnLabels = new StickyPeerLabels(options.maxPeers);
+  let churnFailureLogged = false;
+
+  const digest = (snapshot: Snapshot): ScrapeResult => {
+    const { peerLabel, ...update } = connectionSeries.update(snapshot.connections, now());
+    let churnTotals: ChurnTotals[] = [];
+    if (snapshot.churn) {
+      if (snapshot.churn.error && !churnFailureLogged) {
+        churnFailureLogged = true;
+        options.log.error('close events stopped: opened and closed counters no longer move', { err: snapshot.churn.error.message });
+      }
+      churnTotals = fold(churn.update(snapshot.churn), (peer) => churnLabels.label(peer), (into, row) => {
+        into.opened += row.opened;
+        into.closed += row.closed;
+      });
+    }
+    const idle = fold(snapshot.idle ?? [], peerLabel, (into, row) => {
+      into.cumulative = into.cumulative.map((n, i) => n + row.cumulative[i]);
+    });
+    return { ok: true, snapshot, churn: churnTotals, idle, ...update };
+  };
 
   // Every collector of a scrape (and every scrape that overlaps it) awaits the same dump; the series
   // bookkeeping runs once per dump.
@@ -31,64 +73,58 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     const dump = source.take();
     if (dump !== lastDump || !lastResult) {
       lastDump = dump;
-      lastResult = dump.then(
-        (snapshot) => ({ ok: true as const, snapshot, ...connectionSeries.update(snapshot.connections, now()) }),
-        (error: NodeJS.ErrnoException) => {
-          dumpErrors.inc();
-          options.log.error('socket dump failed', { err: error.message, code: error.code });
-          return { ok: false as const };
-        },
-      );
+      lastResult = dump.then(digest, (error: NodeJS.ErrnoException) => {
+        dumpErrors.inc();
+        options.log.error('socket dump failed', { err: error.message, code: error.code });
+        return { ok: false as const };
+      });
     }
     return lastResult;
   };
+  /** A collector that fills its metric from a successful scrape (and leaves it empty after a failed one). */
+  const fromScrape = (fill: (result: Extract<ScrapeResult, { ok: true }>) => void) =>
+    async function collect() {
+      const result = await scrape();
+      if (result.ok) fill(result);
+    };
 
-  new Gauge({
+  const connections = new Gauge({
     name: 'sockmon_tcp_connections',
     help: 'TCP connections per watched peer, local port and state (0 for a while after a series empties).',
     labelNames: ['peer', 'local_port', 'state'],
     registers: [registry],
     async collect() {
-      const result = await scrape();
-      this.reset();
-      if (!result.ok) return;
-      for (const s of result.series) this.set({ peer: s.peer, local_port: String(s.localPort), state: s.state }, s.value);
+      connections.reset(); // a failed dump leaves no connection series
+      await fromScrape((r) => {
+        for (const s of r.series) connections.set({ peer: s.peer, local_port: String(s.localPort), state: s.state }, s.value);
+      })();
     },
   });
-  new Gauge({
+  const up = new Gauge({
     name: 'sockmon_up',
     help: 'Whether the last socket dump succeeded (1) or failed (0).',
     registers: [registry],
     async collect() {
-      this.set((await scrape()).ok ? 1 : 0);
+      up.set((await scrape()).ok ? 1 : 0);
     },
   });
-  new Gauge({
+  const duration = new Gauge({
     name: 'sockmon_scrape_duration_seconds',
     help: 'How long the last socket dump took.',
     registers: [registry],
-    async collect() {
-      const result = await scrape();
-      if (result.ok) this.set(result.snapshot.durationSeconds);
-    },
+    collect: fromScrape((r) => duration.set(r.snapshot.durationSeconds)),
   });
-  new Gauge({
+  const scanned = new Gauge({
     name: 'sockmon_sockets_scanned',
     help: 'Sockets the kernel returned for the watched ports, peers and states in the last dump.',
     registers: [registry],
-    async collect() {
-      const result = await scrape();
-      if (result.ok) this.set(result.snapshot.scanned);
-    },
+    collect: fromScrape((r) => scanned.set(r.snapshot.scanned)),
   });
-  new Gauge({
+  const folded = new Gauge({
     name: 'sockmon_peers_folded',
     help: 'Distinct peers beyond --max-peers, counted together under peer="other" in the last dump.',
     registers: [registry],
-    async collect() {
-      const result = await scrape();
-      if (result.ok) this.set(result.foldedPeers);
-    },
+    collect: fromScrape((r) => folded.set(r.foldedPeers)),
   });
   const dumpErrors = new Counter({
     name: 'sockmon_dump_errors_total',
@@ -98,6 +134,57 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
       await scrape(); // counts this scrape's dump, if it fails
     },
   });
+
+  if (options.churn) {
+    const labelNames = ['peer', 'local_port'];
+    const opened = new Counter({
+      name: 'sockmon_tcp_connections_opened_total',
+      help: 'Watched connections opened since sockmon started: closed since start + live now - live at start.',
+      labelNames,
+      registers: [registry],
+      collect: fromScrape((r) => {
+        opened.reset();
+        for (const c of r.churn) opened.inc({ peer: c.peer, local_port: String(c.localPort) }, c.opened);
+      }),
+    });
+    const closed = new Counter({
+      name: 'sockmon_tcp_connections_closed_total',
+      help: 'Watched connections closed since sockmon started, from the kernel\'s TCP close events.',
+      labelNames,
+      registers: [registry],
+      collect: fromScrape((r) => {
+        closed.reset();
+        for (const c of r.churn) closed.inc({ peer: c.peer, local_port: String(c.localPort) }, c.closed);
+      }),
+    });
+    const lost = new Counter({
+      name: 'sockmon_close_events_lost_total',
+      help: 'Times the kernel dropped close events because sockmon\'s receive buffer was full (ENOBUFS).',
+      registers: [registry],
+      collect: fromScrape((r) => {
+        lost.reset();
+        lost.inc(r.snapshot.churn?.lostEvents ?? 0);
+      }),
+    });
+  }
+
+  const bounds = options.idleBoundsSeconds;
+  if (bounds?.length) {
+    const les = [...bounds.map(String), '+Inf'];
+    const idle = new Gauge({
+      name: 'sockmon_tcp_idle_connections',
+      help: 'ESTABLISHED watched connections whose last data arrived at most `le` seconds ago (cumulative, like histogram buckets).',
+      labelNames: ['peer', 'local_port', 'le'],
+      registers: [registry],
+      collect: fromScrape((r) => {
+        idle.reset();
+        for (const g of r.idle) {
+          g.cumulative.forEach((count, i) => idle.set({ peer: g.peer, local_port: String(g.localPort), le: les[i] }, count));
+        }
+      }),
+    });
+  }
+
   new Gauge({
     name: 'sockmon_build_info',
     help: 'sockmon build information; always 1.',
@@ -110,5 +197,7 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name);
   }
+  // The first dump sets the baseline of the opened counters: take it at start, not at the first scrape.
+  if (options.churn) void scrape();
   return registry;
 }

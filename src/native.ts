@@ -9,6 +9,15 @@ export interface DumpRequest {
   sport: number;
   /** The inet_diag filter program (filter.ts compileFilter); empty = every socket. */
   bytecode: Uint8Array;
+  /** Idle-time bucket bounds (ms) for ESTABLISHED sockets; asks the kernel for tcp_info. Absent/empty = off. */
+  idleBoundsMs?: Uint32Array;
+}
+
+/** Groups keyed by (peer, local port): entry i of each array is one group. */
+export interface PeerPortArrays {
+  /** 16 bytes per group: the peer address, IPv4 as ::ffff:a.b.c.d. */
+  peers: Uint8Array;
+  ports: Uint16Array;
 }
 
 /** One dump, reduced in C++ to counts per (peer, local port, state): entry i of each array is one group. */
@@ -22,6 +31,10 @@ export interface RawDump {
   ports: Uint16Array;
   states: Uint8Array;
   counts: Uint32Array;
+  /** Of counts[i], live connections: full sockets that will send a close event (not TIME-WAIT, SYN_RECV, LISTEN). */
+  live: Uint32Array;
+  /** With idleBoundsMs: ESTABLISHED sockets by idle time, group i's bucket b at buckets[i * (bounds + 1) + b]. */
+  idle?: PeerPortArrays & { buckets: Uint32Array };
   recvCalls: number;
   bytes: number;
   restarts: number;
@@ -34,8 +47,33 @@ export interface DiagReader {
   close(): void;
 }
 
+export interface CloseWatcherOptions {
+  ports: Uint16Array;
+  /** ipv4: an AF_INET condition (4-byte address), also matching v4-mapped peers; else 16 bytes. */
+  cidrs: { ipv4: boolean; prefix: number; address: Uint8Array }[];
+  receiveBufferBytes: number;
+}
+
+export interface CloseTotals extends PeerPortArrays {
+  /** Watched connections closed since the watcher started, per group. */
+  closed: Float64Array;
+  /** Receive-buffer overruns (ENOBUFS): close events the kernel dropped. */
+  overruns: number;
+  /** Close events received, watched or not. */
+  events: number;
+  /** Set if the watcher's thread stopped on an error. */
+  error?: NodeJS.ErrnoException;
+}
+
+/** Counts watched connections as they end, from the kernel's TCP destroy events, on a thread of its own. */
+export interface CloseWatcher {
+  totals(): CloseTotals;
+  close(): void;
+}
+
 export interface NativeBinding {
   DiagReader: new () => DiagReader;
+  CloseWatcher: new (options: CloseWatcherOptions) => CloseWatcher;
   /** Sends one sd_notify(3) datagram to the AF_UNIX socket at `socketPath` ('@' = abstract). Throws on failure. */
   sdNotify(socketPath: string, state: string): void;
 }
@@ -57,4 +95,7 @@ export function checkDumpRequest(request: DumpRequest): void {
     throw new TypeError(`sport must be a port number or 0, got ${request.sport}`);
   }
   if (!(request.bytecode instanceof Uint8Array)) throw new TypeError('bytecode must be a Uint8Array');
+  if (request.idleBoundsMs !== undefined && !(request.idleBoundsMs instanceof Uint32Array)) {
+    throw new TypeError('idleBoundsMs must be a Uint32Array');
+  }
 }

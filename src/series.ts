@@ -16,6 +16,8 @@ export interface SeriesUpdate {
   series: Series[];
   /** Distinct peers folded into peer="other" by the cap. */
   foldedPeers: number;
+  /** The label a peer gets in this update: itself, or "other". */
+  peerLabel: (peer: string) => string;
 }
 
 const keyOf = (s: { peer: string; localPort: number; state: string }) => `${s.peer}|${s.localPort}|${s.state}`;
@@ -47,7 +49,7 @@ export class ConnectionSeries {
       if (now - at > this.retentionMs) this.lastNonZero.delete(key);
       else result.push({ ...series, value: 0 });
     }
-    return { series: result, foldedPeers };
+    return { series: result, foldedPeers, peerLabel: (peer) => (kept.has(peer) ? peer : OTHER_PEER) };
   }
 
   /** The peers with the most connections keep their own label, up to the cap; ties go to the lower address. */
@@ -58,5 +60,22 @@ export class ConnectionSeries {
     // Map order is the snapshot's address order, and the sort is stable.
     const ranked = [...totals].sort((a, b) => b[1] - a[1]).map(([peer]) => peer);
     return { kept: new Set(ranked.slice(0, this.maxPeers)), foldedPeers: ranked.length - this.maxPeers };
+  }
+}
+
+/**
+ * Peer labels for counters: the first `max` peers seen keep their own label for good and later ones count
+ * as "other", so no count ever moves from one series to another (a counter must never go down).
+ */
+export class StickyPeerLabels {
+  private readonly labeled = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  label(peer: string): string {
+    if (this.labeled.has(peer)) return peer;
+    if (this.labeled.size >= this.max) return OTHER_PEER;
+    this.labeled.add(peer);
+    return peer;
   }
 }

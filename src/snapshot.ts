@@ -1,7 +1,7 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
-import { checkDumpRequest, DiagReader, DumpRequest, RawDump } from './native';
+import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
 export interface Connection {
   peer: string;
@@ -10,40 +10,104 @@ export interface Connection {
   count: number;
 }
 
+export interface PeerPortCount {
+  peer: string;
+  localPort: number;
+  count: number;
+}
+
+export interface IdleGroup {
+  peer: string;
+  localPort: number;
+  /** ESTABLISHED connections idle at most bounds[i] seconds; the last entry counts them all (+Inf). */
+  cumulative: number[];
+}
+
 export interface Snapshot {
   /** Sockets the kernel returned for the watch. */
   scanned: number;
-  /** One entry per (peer, local port, state) with a non-zero count, ordered by peer, port, state. */
+  /** One entry per (peer, local port, watched state) with a non-zero count, ordered by peer, port, state. */
   connections: Connection[];
   /** How long the dump took. */
   durationSeconds: number;
   raw: Pick<RawDump, 'duplicates' | 'recvCalls' | 'bytes' | 'restarts'>;
+  /** With a close watcher: live connections now, and connections closed since the watcher started (read
+   *  just before the dump), per (peer, local port); close events the kernel dropped. */
+  churn?: { live: PeerPortCount[]; closed: PeerPortCount[]; lostEvents: number; error?: Error };
+  /** With idle bounds: ESTABLISHED connections by time since data last arrived, per (peer, local port). */
+  idle?: IdleGroup[];
 }
 
-/** The kernel request for a watch: states in the mask, ports and CIDRs in the filter program. */
-export function dumpRequest(watch: Watch): DumpRequest {
-  return {
-    states: stateMask(watch.states),
+export interface SnapshotOptions {
+  closeWatcher?: CloseWatcher;
+  /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
+  idleBoundsSeconds?: number[];
+}
+
+/** States a live connection can be in: a full socket that will end with a close event. */
+const LIVE_STATES: StateName[] = ['established', 'syn_sent', 'fin_wait1', 'fin_wait2', 'close', 'close_wait', 'last_ack', 'closing'];
+
+/**
+ * The kernel request for a watch: states in the mask (plus every live state when churn is derived from
+ * live counts), ports and CIDRs in the filter program.
+ */
+export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleBoundsSeconds?: number[] } = {}): DumpRequest {
+  const request: DumpRequest = {
+    states: stateMask(options.liveStates ? [...watch.states, ...LIVE_STATES] : watch.states),
     // With one port the kernel's exact-match prefilter skips other sockets before running the program.
     sport: watch.ports.length === 1 ? watch.ports[0] : 0,
     bytecode: compileFilter(watch),
   };
+  if (options.idleBoundsSeconds?.length) request.idleBoundsMs = Uint32Array.from(options.idleBoundsSeconds, (s) => s * 1000);
+  return request;
 }
 
-export function toConnections(dump: RawDump): Connection[] {
-  // The state mask asks only for named states; anything else the kernel sends is not ours to report.
-  const order: number[] = [];
-  for (let i = 0; i < dump.counts.length; i++) if (stateName(dump.states[i])) order.push(i);
-  order.sort(
-    (a, b) =>
-      comparePeers(dump.peers, a * 16, dump.peers, b * 16) || dump.ports[a] - dump.ports[b] || dump.states[a] - dump.states[b],
-  );
-  return order.map((i) => ({
+/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter. */
+export function closeWatcherOptions(watch: Watch, receiveBufferBytes: number): CloseWatcherOptions {
+  return {
+    ports: Uint16Array.from(watch.ports),
+    cidrs: watch.cidrs.map((c) => ({ ipv4: c.family === 4, prefix: c.prefix, address: c.address })),
+    receiveBufferBytes,
+  };
+}
+
+/** Indexes of groups in address, then port order (then `tiebreak`). */
+function ordered(groups: PeerPortArrays, indexes: number[], tiebreak: (a: number, b: number) => number = () => 0): number[] {
+  const { peers, ports } = groups;
+  return indexes.sort((a, b) => comparePeers(peers, a * 16, peers, b * 16) || ports[a] - ports[b] || tiebreak(a, b));
+}
+const allIndexes = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+export function toConnections(dump: RawDump, states: readonly StateName[]): Connection[] {
+  const watched = new Set(states);
+  const indexes = allIndexes(dump.counts.length).filter((i) => watched.has(stateName(dump.states[i]) as StateName));
+  return ordered(dump, indexes, (a, b) => dump.states[a] - dump.states[b]).map((i) => ({
     peer: formatPeer(dump.peers, i * 16),
     localPort: dump.ports[i],
     state: stateName(dump.states[i]) as StateName,
     count: dump.counts[i],
   }));
+}
+
+/** Sums `values` per (peer, local port) across the groups' states. */
+function perPeerPort(groups: PeerPortArrays, values: ArrayLike<number>): PeerPortCount[] {
+  const sums = new Map<string, PeerPortCount>();
+  for (const i of ordered(groups, allIndexes(values.length))) {
+    const peer = formatPeer(groups.peers, i * 16);
+    const key = `${peer}|${groups.ports[i]}`;
+    const entry = sums.get(key) ?? { peer, localPort: groups.ports[i], count: 0 };
+    entry.count += values[i];
+    sums.set(key, entry);
+  }
+  return [...sums.values()];
+}
+
+function toIdleGroups(idle: NonNullable<RawDump['idle']>, width: number): IdleGroup[] {
+  return ordered(idle, allIndexes(idle.ports.length)).map((i) => {
+    let sum = 0;
+    const cumulative = Array.from(idle.buckets.subarray(i * width, (i + 1) * width), (n) => (sum += n));
+    return { peer: formatPeer(idle.peers, i * 16), localPort: idle.ports[i], cumulative };
+  });
 }
 
 export class SnapshotSource {
@@ -52,9 +116,10 @@ export class SnapshotSource {
 
   constructor(
     private readonly reader: DiagReader,
-    watch: Watch,
+    private readonly watch: Watch,
+    private readonly options: SnapshotOptions = {},
   ) {
-    this.request = dumpRequest(watch);
+    this.request = dumpRequest(watch, { liveStates: !!options.closeWatcher, idleBoundsSeconds: options.idleBoundsSeconds });
     checkDumpRequest(this.request);
   }
 
@@ -68,13 +133,27 @@ export class SnapshotSource {
 
   close(): void {
     this.reader.close();
+    this.options.closeWatcher?.close();
   }
 
   private async dump(): Promise<Snapshot> {
+    // Closed totals first: a connection that ends during the dump is then missing from both, for now,
+    // rather than counted twice (live and closed).
+    const closed = this.options.closeWatcher?.totals();
     const started = process.hrtime.bigint();
     const raw = await this.reader.dump(this.request);
     const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const { duplicates, recvCalls, bytes, restarts } = raw;
-    return { scanned: raw.scanned, connections: toConnections(raw), durationSeconds, raw: { duplicates, recvCalls, bytes, restarts } };
+    const snapshot: Snapshot = {
+      scanned: raw.scanned,
+      connections: toConnections(raw, this.watch.states),
+      durationSeconds,
+      raw: { duplicates, recvCalls, bytes, restarts },
+    };
+    if (closed) {
+      snapshot.churn = { live: perPeerPort(raw, raw.live), closed: perPeerPort(closed, closed.closed), lostEvents: closed.overruns, error: closed.error };
+    }
+    if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
+    return snapshot;
   }
 }

@@ -23,6 +23,7 @@ export function rawDump(groups: FakeGroup[]): RawDump {
     ports: Uint16Array.from(groups.map((g) => g.port)),
     states: Uint8Array.from(groups.map((g) => TCP_STATES[g.state])),
     counts: Uint32Array.from(groups.map((g) => g.count)),
+    live: Uint32Array.from(groups.map((g) => (['time_wait', 'listen', 'syn_recv'].includes(g.state) ? 0 : g.count))),
     recvCalls: 1,
     bytes: 0,
     restarts: 0,
