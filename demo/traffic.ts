@@ -9,8 +9,9 @@ export interface TrafficPlan {
   backend: { host: string; port: number; keepAliveTimeoutMs: number };
   /** Each proxy node first opens `keepAlive` pooled connections, then makes `closed` one-shot requests. */
   proxies: { from: string; keepAlive: number; closed: number }[];
-  /** Live mode: every interval, each proxy sends a burst of 1..burst requests through its pool. */
-  live?: { intervalMs: number; burst: number };
+  /** Live mode: every interval, each proxy sends a burst of 1..burst requests: through its keep-alive pool,
+   *  or with `reuse: false`, each on a new connection that the backend closes after answering. */
+  live?: { intervalMs: number; burst: number; reuse?: boolean };
 }
 
 function request(agent: http.Agent | false, from: string, target: TrafficPlan['backend'], connection: 'keep-alive' | 'close') {
@@ -41,11 +42,14 @@ export async function runTraffic(plan: TrafficPlan): Promise<{ quiet: () => void
 
   let timer: NodeJS.Timeout | undefined;
   if (plan.live) {
-    const { intervalMs, burst } = plan.live;
+    const { intervalMs, burst, reuse = true } = plan.live;
     timer = setInterval(() => {
       plan.proxies.forEach((proxy, i) => {
         const count = 1 + Math.floor(Math.random() * burst);
-        for (let n = 0; n < count; n++) request(agents[i], proxy.from, plan.backend, 'keep-alive').catch(() => {});
+        for (let n = 0; n < count; n++) {
+          const sent = reuse ? request(agents[i], proxy.from, plan.backend, 'keep-alive') : request(false, proxy.from, plan.backend, 'close');
+          sent.catch(() => {});
+        }
       });
     }, intervalMs);
   }
