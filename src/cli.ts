@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
-import type { AddressInfo } from 'node:net';
+import { watchFile } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
@@ -10,10 +10,11 @@ import { Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
-import { createServer, parseListenAddress } from './server';
+import { ExporterServer, parseListenAddress } from './server';
 import { closeWatcherOptions, SnapshotSource } from './snapshot';
 import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
+import { loadWebConfig, WebConfig } from './webconfig';
 
 // Repeatable flags get their defaults in watchOf(): a yargs default would also stand in for a bare `--cidr`.
 const DEFAULT_CIDRS = ['203.0.113.96/27'];
@@ -35,6 +36,7 @@ const watchOptions = {
 
 const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
+  'web.config.file': { type: 'string', describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format', coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })) },
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
   'max-peers': { type: 'string', default: '1024', describe: 'distinct peer label values; the rest count as peer="other"', coerce: oneValue('max-peers', (text) => parseWholeNumber(text, 'peer cap', 1)) },
   retention: { type: 'string', default: '10m', describe: 'how long an emptied series stays at 0 before it goes', coerce: oneValue('retention', parseDuration) },
@@ -81,6 +83,7 @@ async function snapshot(args: WatchArgs & { json: boolean }): Promise<void> {
 interface ServeArgs extends WatchArgs {
   'web.listen-address': ReturnType<typeof parseListenAddress>;
   'web.telemetry-path': string;
+  'web.config.file'?: { file: string; config: WebConfig };
   'max-peers': number;
   retention: number;
   'log.level': LogLevel;
@@ -108,17 +111,17 @@ async function serve(args: ServeArgs): Promise<void> {
     churn: args.churn,
     idleBoundsSeconds,
   });
-  const server = createServer(registry, { telemetryPath: args['web.telemetry-path'], log });
+  const webConfig = args['web.config.file'];
+  const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config });
+  if (webConfig) watchWebConfig(webConfig.file, server, log);
   const { host, port } = args['web.listen-address'];
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
+  const address = await server.listen(port, host);
   const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   log.info('listening', {
     address: listening,
     version: VERSION,
+    tls: Boolean(webConfig?.config.tls),
+    auth: Boolean(webConfig?.config.users.size),
     cidrs: watch.cidrs.map(formatCidr).join(','),
     ports: watch.ports.join(','),
     states: watch.states.join(','),
@@ -128,15 +131,27 @@ async function serve(args: ServeArgs): Promise<void> {
   const stop = (signal: string) => {
     log.info('stopping', { signal });
     systemd.stopping();
-    server.close(() => {
+    void server.close(SHUTDOWN_GRACE_MS).then(() => {
       source.close();
       process.exit(0);
     });
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Re-reads the web config when it changes; a broken new version keeps the old one in force. */
+function watchWebConfig(file: string, server: ExporterServer, log: Logger): void {
+  watchFile(file, { interval: 1000 }, (current, previous) => {
+    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
+    try {
+      const problem = server.reload(loadWebConfig(file));
+      if (problem) log.error('web config not reloaded; keeping the previous one', { file, reason: problem });
+      else log.info('web config reloaded', { file });
+    } catch (error) {
+      log.error('web config reload failed; keeping the previous one', { err: (error as Error).message });
+    }
+  }).unref();
 }
 
 /**

@@ -1,8 +1,14 @@
-// The HTTP side: a landing page at /, the metrics at the telemetry path, 404 elsewhere.
+// The HTTP side: a landing page at /, the metrics at the telemetry path, 404 elsewhere; TLS and basic
+// authentication from the web config; limits that keep slow or idle clients from crowding out a scrape.
 import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
+import { BasicAuth } from './auth';
 import { UsageError } from './errors';
 import type { Logger } from './log';
+import { clientCertAllowed, TlsSettings, tlsServerOptions, WebConfig } from './webconfig';
 
 export interface ListenAddress {
   /** undefined: every address, IPv4 and IPv6. */
@@ -20,38 +26,123 @@ export function parseListenAddress(text: string): ListenAddress {
   return { host: match[1] ?? (match[2] || undefined), port };
 }
 
+export interface HttpLimits {
+  /** Larger request headers get 431. */
+  maxHeaderBytes: number;
+  /** A client must send its whole request head within this (slowloris). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  idleTimeoutMs: number;
+  /** Connections beyond this are dropped on accept; scrapes are short, so this only bites a flood. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  maxHeaderBytes: 8 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  maxConnections: 1000,
+};
+
 export interface ServerOptions {
   telemetryPath: string;
   log: Logger;
+  webConfig?: WebConfig;
+  limits?: Partial<HttpLimits>;
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const TEXT = 'text/plain; charset=utf-8';
 
-export function createServer(registry: Registry, options: ServerOptions): http.Server {
-  const path = escapeHtml(options.telemetryPath);
-  const landingPage = `<!DOCTYPE html>
+export class ExporterServer {
+  readonly server: http.Server;
+  private auth: BasicAuth;
+  private readonly tls: TlsSettings | undefined;
+  private readonly landingPage: string;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly options: ServerOptions,
+  ) {
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.tls = options.webConfig?.tls;
+    this.auth = new BasicAuth(options.webConfig?.users ?? new Map());
+    const serverOptions: http.ServerOptions = {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often the two timeouts above are enforced (Node's default, 30 s, lets a slow client linger).
+      connectionsCheckingInterval: 1000,
+    };
+    const handler = (request: http.IncomingMessage, response: http.ServerResponse) => void this.handle(request, response);
+    this.server = this.tls
+      ? https.createServer({ ...serverOptions, ...tlsServerOptions(this.tls) }, handler)
+      : http.createServer(serverOptions, handler);
+    this.server.maxConnections = limits.maxConnections;
+    this.server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
+    const path = escapeHtml(options.telemetryPath);
+    this.landingPage = `<!DOCTYPE html>
 <html><head><title>sockmon</title></head>
 <body><h1>sockmon</h1><p>TCP connections of the load balancer's proxy peers, read from the kernel.</p>
 <p><a href="${path}">Metrics</a></p></body></html>
 `;
-  return http.createServer(async (request, response) => {
+  }
+
+  listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve(this.server.address() as AddressInfo));
+    });
+  }
+
+  /**
+   * Applies a changed web config: users at once, certificates for new connections. Switching TLS on or off
+   * or changing client_auth_type needs a restart: returns why it was not applied, and nothing changes.
+   */
+  reload(config: WebConfig): string | undefined {
+    if (!!config.tls !== !!this.tls || (config.tls && config.tls.clientAuth !== this.tls?.clientAuth)) {
+      return 'turning TLS on or off, or changing client_auth_type, needs a restart';
+    }
+    if (config.tls) (this.server as https.Server).setSecureContext(tlsServerOptions(config.tls));
+    this.auth = new BasicAuth(config.users);
+    return undefined;
+  }
+
+  /** Stops accepting; in-flight requests get `graceMs` before their connections are cut. */
+  close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    setTimeout(() => this.server.closeAllConnections(), graceMs).unref();
+    return closed;
+  }
+
+  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const send = (status: number, type: string, body: string, headers: http.OutgoingHttpHeaders = {}) => {
       response.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
+    if (this.tls && !clientCertAllowed(request.socket as TLSSocket, this.tls.clientAuth)) {
+      return send(403, TEXT, 'Forbidden: client certificate required\n');
+    }
+    if (this.auth.enabled && !(await this.auth.check(request.headers.authorization))) {
+      return send(401, TEXT, 'Unauthorized\n', { 'WWW-Authenticate': 'Basic realm="sockmon", charset="UTF-8"' });
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      return send(405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
+      return send(405, TEXT, 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
     }
     const pathname = (request.url ?? '/').split('?')[0];
-    if (pathname === options.telemetryPath) {
+    if (pathname === this.options.telemetryPath) {
       try {
-        return send(200, registry.contentType, await registry.metrics());
+        return send(200, this.registry.contentType, await this.registry.metrics());
       } catch (error) {
-        options.log.error('collecting metrics failed', { err: (error as Error).message });
-        return send(500, 'text/plain; charset=utf-8', 'Internal Server Error\n');
+        this.options.log.error('collecting metrics failed', { err: (error as Error).message });
+        return send(500, TEXT, 'Internal Server Error\n');
       }
     }
-    if (pathname === '/') return send(200, 'text/html; charset=utf-8', landingPage);
-    return send(404, 'text/plain; charset=utf-8', 'Not Found\n');
-  });
+    if (pathname === '/') return send(200, 'text/html; charset=utf-8', this.landingPage);
+    return send(404, TEXT, 'Not Found\n');
+  }
 }
