@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseSamples, Sample, seriesOf } from '../test/helpers/promtext';
-import { TestNamespace, waitForOutput } from '../test/helpers/netns';
+import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 import type { TrafficPlan } from './traffic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -16,7 +16,7 @@ const SECONDS = Number(process.env.PATTERN_SECONDS ?? 20);
 const PEERS = ['203.0.113.114', '203.0.113.115', '203.0.113.116'];
 
 async function measure(reuse: boolean): Promise<{ before: Sample[]; after: Sample[] }> {
-  const ns = await TestNamespace.create(['203.0.113.10/32', '203.0.113.96/27'], 'sockmon-patterns-');
+  const ns = await NetworkNamespace.create(['203.0.113.10/32', '203.0.113.96/27'], 'sockmon-patterns-');
   try {
     const serve = ns.spawn(process.execPath, [CLI, 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TestNamespace, waitForOutput } from '../test/helpers/netns';
+import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 import type { TrafficPlan } from './traffic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     process.stderr.write('sockmon demo: needs root (it builds a private network namespace)\n');
     process.exit(2);
   }
-  const ns = await TestNamespace.create(['203.0.113.10/32', '203.0.113.96/27'], 'sockmon-demo-');
+  const ns = await NetworkNamespace.create(['203.0.113.10/32', '203.0.113.96/27'], 'sockmon-demo-');
   let cleaning = false;
   const cleanUp = async (code: number) => {
     if (cleaning) return;

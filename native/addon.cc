@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "close_watcher.h"
 #include "diag_socket.h"
@@ -30,6 +31,36 @@ Napi::Error MakeSysError(Napi::Env env, const SysError& error) {
 
 void ResetCounts(RecordSink& sink) { static_cast<SocketCounts&>(sink).Clear(); }
 
+// One dump's counts, copied out of the reader's counting state: a few entries per (peer, port, state).
+// A v4-mapped peer of an AF_INET6 socket and the same peer of an AF_INET socket share a group.
+struct DumpResult {
+  CountMap groups;
+  IdleMap idle;
+  size_t idle_width = 0;
+  uint64_t scanned = 0;
+  uint64_t duplicates = 0;
+  DumpStats stats;
+
+  void Merge(const SocketCounts& counts, const DumpStats& lane_stats) {
+    for (const auto& [key, group] : counts.counts()) {
+      GroupCounts& into = groups[key];
+      into.sockets += group.sockets;
+      into.live += group.live;
+    }
+    idle_width = counts.idle_buckets();
+    for (const auto& [key, buckets] : counts.idle()) {
+      std::vector<uint32_t>& into = idle[key];
+      if (into.empty()) into.assign(buckets.size(), 0);
+      for (size_t b = 0; b < buckets.size(); ++b) into[b] += buckets[b];
+    }
+    scanned += counts.scanned();
+    duplicates += counts.duplicates();
+    stats.recv_calls += lane_stats.recv_calls;
+    stats.bytes += lane_stats.bytes;
+    stats.restarts += lane_stats.restarts;
+  }
+};
+
 class DiagReader : public Napi::ObjectWrap<DiagReader> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -39,11 +70,36 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 
   explicit DiagReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiagReader>(info) {}
 
-  // Runs on a worker thread. One dump at a time per reader: the socket cannot carry two.
-  void RunDump(const DumpRequest& request, SocketCounts& counts, DumpStats& stats) {
+  // Runs on a worker thread. One dump at a time per reader: a socket cannot carry two. Both families are
+  // needed (IPv4 peers of a dual-stack listener are AF_INET6 sockets), and each request walks the kernel's
+  // whole socket table, so the AF_INET6 walk runs on a second thread alongside the AF_INET one. The
+  // counting state lives as long as the reader, so its tables keep their capacity between dumps.
+  void RunDump(const DumpRequest& request, const std::vector<uint32_t>& idle_bounds_ms, DumpResult& result) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw SysError{EBADF, "recvmsg"};
-    socket_.Dump(request, counts, ResetCounts, stats);
+    for (Lane& lane : lanes_) {
+      lane.counts.Reset(idle_bounds_ms);
+      lane.stats = DumpStats{};
+    }
+    std::exception_ptr v6_error;
+    std::thread v6([&] {
+      try {
+        lanes_[1].Dump(AF_INET6, request);
+      } catch (...) {
+        v6_error = std::current_exception();
+      }
+    });
+    std::exception_ptr v4_error;
+    try {
+      lanes_[0].Dump(AF_INET, request);
+    } catch (...) {
+      v4_error = std::current_exception();
+    }
+    v6.join();
+    if (v4_error) std::rethrow_exception(v4_error);
+    if (v6_error) std::rethrow_exception(v6_error);
+    result.Merge(lanes_[0].counts, lanes_[0].stats);
+    result.Merge(lanes_[1].counts, lanes_[1].stats);
   }
 
  private:
@@ -53,15 +109,22 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
     closed_ = true;
     // A dump in flight holds the lock; it fails its next use of the socket, which the destructor closes.
     if (mutex_.try_lock()) {
-      socket_.Close();
+      for (Lane& lane : lanes_) lane.socket.Close();
       mutex_.unlock();
     }
     return info.Env().Undefined();
   }
 
+  struct Lane {
+    DiagSocket socket;
+    SocketCounts counts;
+    DumpStats stats;
+    void Dump(uint8_t family, const DumpRequest& request) { socket.Dump(family, request, counts, ResetCounts, stats); }
+  };
+
   std::mutex mutex_;
   std::atomic<bool> closed_{false};
-  DiagSocket socket_;
+  Lane lanes_[2];  // AF_INET, AF_INET6
 };
 
 class DumpWorker : public Napi::AsyncWorker {
@@ -72,14 +135,14 @@ class DumpWorker : public Napi::AsyncWorker {
         reader_(reader),
         reader_ref_(Napi::Persistent(reader_object)),
         request_(std::move(request)),
-        counts_(std::move(idle_bounds_ms)) {}
+        idle_bounds_ms_(std::move(idle_bounds_ms)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     try {
-      reader_->RunDump(request_, counts_, stats_);
+      reader_->RunDump(request_, idle_bounds_ms_, result_);
     } catch (const SysError& error) {
       error_ = error;
       SetError("dump failed");  // OnError builds the real Error from error_
@@ -88,15 +151,14 @@ class DumpWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    const auto& counts = counts_.counts();
-    const size_t n = counts.size();
+    const size_t n = result_.groups.size();
     auto peers = Napi::Uint8Array::New(env, n * 16);
     auto ports = Napi::Uint16Array::New(env, n);
     auto states = Napi::Uint8Array::New(env, n);
     auto values = Napi::Uint32Array::New(env, n);
     auto live = Napi::Uint32Array::New(env, n);
     size_t i = 0;
-    for (const auto& [key, group] : counts) {
+    for (const auto& [key, group] : result_.groups) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
       states[i] = key.state;
@@ -105,29 +167,29 @@ class DumpWorker : public Napi::AsyncWorker {
       ++i;
     }
     Napi::Object result = Napi::Object::New(env);
-    result.Set("scanned", double(counts_.scanned()));
-    result.Set("duplicates", double(counts_.duplicates()));
+    result.Set("scanned", double(result_.scanned));
+    result.Set("duplicates", double(result_.duplicates));
     result.Set("peers", peers);
     result.Set("ports", ports);
     result.Set("states", states);
     result.Set("counts", values);
     result.Set("live", live);
     if (request_.tcp_info) result.Set("idle", IdleGroups(env));
-    result.Set("recvCalls", double(stats_.recv_calls));
-    result.Set("bytes", double(stats_.bytes));
-    result.Set("restarts", stats_.restarts);
+    result.Set("recvCalls", double(result_.stats.recv_calls));
+    result.Set("bytes", double(result_.stats.bytes));
+    result.Set("restarts", result_.stats.restarts);
     deferred_.Resolve(result);
   }
 
   // {peers, ports, buckets}: group i's bucket b is buckets[i * (bounds + 1) + b], not cumulative.
   Napi::Object IdleGroups(Napi::Env env) {
-    const auto& idle = counts_.idle();
-    const size_t width = counts_.idle_buckets();
-    auto peers = Napi::Uint8Array::New(env, idle.size() * 16);
-    auto ports = Napi::Uint16Array::New(env, idle.size());
-    auto buckets = Napi::Uint32Array::New(env, idle.size() * width);
+    const size_t n = result_.idle.size();
+    const size_t width = result_.idle_width;
+    auto peers = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto buckets = Napi::Uint32Array::New(env, n * width);
     size_t i = 0;
-    for (const auto& [key, counts] : idle) {
+    for (const auto& [key, counts] : result_.idle) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
       std::copy(counts.begin(), counts.end(), buckets.Data() + i * width);
@@ -147,8 +209,8 @@ class DumpWorker : public Napi::AsyncWorker {
   DiagReader* reader_;
   Napi::ObjectReference reader_ref_;  // keeps the reader (and its socket) alive while the dump runs
   DumpRequest request_;
-  SocketCounts counts_;
-  DumpStats stats_;
+  std::vector<uint32_t> idle_bounds_ms_;
+  DumpResult result_;
   SysError error_{0, ""};
 };
 

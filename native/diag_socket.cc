@@ -49,12 +49,11 @@ void DiagSocket::Close() {
   fd_ = -1;
 }
 
-void DiagSocket::Dump(const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&), DumpStats& stats) {
+void DiagSocket::Dump(uint8_t family, const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&), DumpStats& stats) {
   for (int attempt = 0;; ++attempt) {
     try {
       if (fd_ < 0) Open();
-      DumpFamily(AF_INET, request, sink, stats);
-      DumpFamily(AF_INET6, request, sink, stats);
+      DumpFamily(family, request, sink, stats);
       return;
     } catch (const Restart&) {
       // The kernel may still hold the rest of the aborted dump for this socket: start on a fresh one.

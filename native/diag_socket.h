@@ -37,9 +37,9 @@ class DiagSocket {
   DiagSocket& operator=(const DiagSocket&) = delete;
   ~DiagSocket() { Close(); }
 
-  // Dumps AF_INET then AF_INET6 (IPv4 peers of a dual-stack listener are AF_INET6 sockets) into `sink`.
-  // Throws SysError. On ENOBUFS, ENOMEM or a truncated read, `reset` is called and the dump restarts.
-  void Dump(const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&), DumpStats& stats);
+  // Dumps the TCP sockets of one family (AF_INET or AF_INET6) into `sink`. Throws SysError. On ENOBUFS,
+  // ENOMEM or a truncated read, `reset` is called and the dump restarts.
+  void Dump(uint8_t family, const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&), DumpStats& stats);
   void Close();
 
  private:

@@ -63,6 +63,11 @@ using IdleMap = std::unordered_map<CountKey, std::vector<uint32_t>, CountKeyHash
 class SocketCounts : public RecordSink {
  public:
   explicit SocketCounts(std::vector<uint32_t> idle_bounds_ms = {}) : idle_bounds_ms_(std::move(idle_bounds_ms)) {}
+  // Clears the counts, keeping the tables' capacity, and sets the idle bounds (ascending ms) of the next dump.
+  void Reset(const std::vector<uint32_t>& idle_bounds_ms) {
+    idle_bounds_ms_ = idle_bounds_ms;
+    Clear();
+  }
   void Clear();
   void Add(const DiagRecord& record) override;
 

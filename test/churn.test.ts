@@ -8,7 +8,7 @@ import { loadNative } from '../src/native';
 import { StickyPeerLabels } from '../src/series';
 import { SnapshotSource } from '../src/snapshot';
 import { exited, startServe } from './helpers/cli';
-import { requireRoot, TestNamespace, waitForOutput } from './helpers/netns';
+import { requireRoot, NetworkNamespace, waitForOutput } from './helpers/netns';
 import { CLI, POPULATION } from './helpers/paths';
 import { Population } from './helpers/population';
 import { parseSamples, seriesOf } from './helpers/promtext';
@@ -73,7 +73,7 @@ describe('idle: time since data last arrived, from tcp_info (real sockets)', () 
 });
 
 describe('churn: opened and closed per peer in a private namespace, through sockmon serve', function () {
-  let ns: TestNamespace | undefined;
+  let ns: NetworkNamespace | undefined;
   const children: ChildProcess[] = [];
   let serveUrl: string;
   const BACKEND = '203.0.113.10';
@@ -107,7 +107,7 @@ describe('churn: opened and closed per peer in a private namespace, through sock
 
   before(async function () {
     requireRoot(this);
-    ns = await TestNamespace.create([`${BACKEND}/32`, `${BACKEND2}/32`, '203.0.113.96/27', '203.0.113.95/32']);
+    ns = await NetworkNamespace.create([`${BACKEND}/32`, `${BACKEND2}/32`, '203.0.113.96/27', '203.0.113.95/32']);
     // Connections open before sockmon starts: they must not count as opened.
     const early = ns.spawn(process.execPath, [POPULATION, JSON.stringify({ listeners: [{ host: BACKEND, port: 80 }], connections: [{ from: PEERS[0], to: BACKEND, port: 80, count: 2 }] })]);
     children.push(early);
@@ -157,13 +157,13 @@ describe('churn: opened and closed per peer in a private namespace, through sock
 });
 
 describe('churn: close-event overruns in a private namespace', function () {
-  let ns: TestNamespace | undefined;
+  let ns: NetworkNamespace | undefined;
   const children: ChildProcess[] = [];
   const BACKEND = '203.0.113.10';
 
   before(async function () {
     requireRoot(this);
-    ns = await TestNamespace.create([`${BACKEND}/32`, '203.0.113.96/27']);
+    ns = await NetworkNamespace.create([`${BACKEND}/32`, '203.0.113.96/27']);
   });
   after(async () => {
     for (const child of children) child.kill('SIGKILL');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync } from 'node:child_process';
 import { exited, startServe } from './helpers/cli';
-import { requireRoot, TestNamespace, waitForOutput } from './helpers/netns';
+import { requireRoot, NetworkNamespace, waitForOutput } from './helpers/netns';
 import { CLI, POPULATION } from './helpers/paths';
 import { parseSamples, seriesOf } from './helpers/promtext';
 
@@ -48,12 +48,12 @@ const EXPECTED = [
 ] as const;
 
 describe('netns: the seed topology in a private network namespace', function () {
-  let ns: TestNamespace | undefined;
+  let ns: NetworkNamespace | undefined;
   let population: ChildProcess;
 
   before(async function () {
     requireRoot(this);
-    ns = await TestNamespace.create([`${BACKEND}/32`, '203.0.113.96/27', '203.0.113.95/32', '203.0.113.128/32', '198.51.100.0/24', `${BACKEND6}/128`, '2001:db8::a:1/128', '2001:db8::a:2/128']);
+    ns = await NetworkNamespace.create([`${BACKEND}/32`, '203.0.113.96/27', '203.0.113.95/32', '203.0.113.128/32', '198.51.100.0/24', `${BACKEND6}/128`, '2001:db8::a:1/128', '2001:db8::a:2/128']);
     population = ns.spawn(process.execPath, [POPULATION, JSON.stringify(plan)]);
     await waitForOutput(population, 'ready');
   });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TrafficPlan } from '../demo/traffic';
 import { exited, startServe } from './helpers/cli';
-import { requireRoot, TestNamespace, waitForOutput } from './helpers/netns';
+import { requireRoot, NetworkNamespace, waitForOutput } from './helpers/netns';
 import { CLI } from './helpers/paths';
 import { dashboardQueries } from './helpers/dashboard';
 
@@ -29,7 +29,7 @@ interface Vector {
 }
 
 describe('prometheus: a real server scraping sockmon, with the rules loaded', function () {
-  let ns: TestNamespace | undefined;
+  let ns: NetworkNamespace | undefined;
   let dir: string | undefined;
   const children: ChildProcess[] = [];
 
@@ -55,7 +55,7 @@ describe('prometheus: a real server scraping sockmon, with the rules loaded', fu
   before(async function () {
     requireRoot(this);
     if (spawnSync('prometheus', ['--version']).error) throw new Error('prometheus is missing (apt-get install prometheus)');
-    ns = await TestNamespace.create(['203.0.113.10/32', '203.0.113.96/27']);
+    ns = await NetworkNamespace.create(['203.0.113.10/32', '203.0.113.96/27']);
     dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-prometheus-'));
 
     const traffic = ns.spawn(process.execPath, [TRAFFIC, JSON.stringify(plan)]);

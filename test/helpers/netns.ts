@@ -1,6 +1,7 @@
-// A private network namespace per test run (root only), holding the seed's addresses on its loopback.
-// Nothing here touches the host's own namespace: every address goes in with `ip -n <ns>`.
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+// Private network namespaces for tests, the demo and the benchmark (root only): `<prefix><pid>-<n>`, holding
+// test addresses on their loopback. Nothing here touches the host's own namespace: addresses and sysctls
+// go in with `ip -n <ns>` / `ip netns exec <ns>`. Every process started inside is ended by pid on delete().
+import { ChildProcess, execFile, execFileSync, spawn, StdioOptions } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -22,60 +23,120 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Deletes namespaces of this prefix whose creating process is gone (a run that was killed). */
-async function clearStale(prefix: string): Promise<void> {
-  const { stdout } = await run('ip', ['netns', 'list']);
-  for (const line of stdout.split('\n')) {
-    const match = new RegExp(`^(${prefix}(\\d+)-\\d+)`).exec(line);
-    if (match && !alive(Number(match[2]))) await run('ip', ['netns', 'delete', match[1]]).catch(() => {});
+function killPidsIn(name: string): void {
+  let pids: number[] = [];
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return; // no such namespace
+  }
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 
-export class TestNamespace {
+/**
+ * Deletes the namespaces of this prefix whose creating process is gone (a run that was killed), after
+ * ending what still runs in them (only our own processes ever run there). Returns their names.
+ */
+export async function clearStale(prefix: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'list']);
+  const deleted: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const match = new RegExp(`^(${prefix}(\\d+)-\\d+)(\\s|$)`).exec(line);
+    if (!match || alive(Number(match[2]))) continue;
+    killPidsIn(match[1]);
+    await run('ip', ['netns', 'delete', match[1]]).catch(() => {});
+    deleted.push(match[1]);
+  }
+  return deleted;
+}
+
+/** Host addresses in the test ranges: there must never be any (the registries are reached through 203.0.113.0/24). */
+export function hostTestAddresses(): string[] {
+  const out = execFileSync('ip', ['-o', 'addr'], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => /\b(203\.0\.113\.|198\.51\.100\.)/.test(line));
+}
+
+export class NetworkNamespace {
+  readonly name: string;
   private readonly children = new Set<ChildProcess>();
+  private exists = false;
 
-  private constructor(readonly name: string) {}
+  constructor(readonly prefix = 'sockmon-test-') {
+    this.name = `${prefix}${process.pid}-${++created}`;
+  }
 
-  /** Creates the namespace `<prefix><pid>-<n>` with lo up and `addresses` (CIDR notation) on lo. */
-  static async create(addresses: string[], prefix = 'sockmon-test-'): Promise<TestNamespace> {
-    await clearStale(prefix);
-    const ns = new TestNamespace(`${prefix}${process.pid}-${++created}`);
-    await run('ip', ['netns', 'add', ns.name]);
-    try {
-      await run('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
-      for (const address of addresses) {
-        const v6 = address.includes(':');
-        await run('ip', ['-n', ns.name, ...(v6 ? ['-6'] : []), 'addr', 'add', address, 'dev', 'lo', ...(v6 ? ['nodad'] : [])]);
-      }
-    } catch (error) {
-      await ns.delete();
-      throw error;
-    }
+  /** A namespace with lo up and `addresses` (CIDR notation) on lo. */
+  static async create(addresses: string[], prefix?: string): Promise<NetworkNamespace> {
+    const ns = new NetworkNamespace(prefix);
+    await ns.create(addresses);
     return ns;
   }
 
-  /** Starts a process inside the namespace; it is killed by delete() if still running. */
-  spawn(command: string, args: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.name, command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** Creates it (clearing stale ones of the prefix first) with lo up, `addresses` on lo, `sysctls` (name=value) set. */
+  async create(addresses: string[], sysctls: string[] = []): Promise<void> {
+    await clearStale(this.prefix);
+    await run('ip', ['netns', 'add', this.name]);
+    this.exists = true;
+    try {
+      await run('ip', ['-n', this.name, 'link', 'set', 'lo', 'up']);
+      for (const address of addresses) {
+        const v6 = address.includes(':');
+        await run('ip', ['-n', this.name, ...(v6 ? ['-6'] : []), 'addr', 'add', address, 'dev', 'lo', ...(v6 ? ['nodad'] : [])]);
+      }
+      for (const sysctl of sysctls) await this.exec('sysctl', ['-q', '-w', sysctl]);
+    } catch (error) {
+      this.deleteSync();
+      throw error;
+    }
+  }
+
+  /** Starts a process inside the namespace (`ip netns exec` execs it in place: child.pid is the process). */
+  spawn(command: string, args: string[], stdio: StdioOptions = ['pipe', 'pipe', 'pipe']): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.name, command, ...args], { stdio });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
   }
 
   /** Runs a command inside the namespace to completion. Rejects on a non-zero exit. */
-  async exec(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-    return run('ip', ['netns', 'exec', this.name, command, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  exec(command: string, args: string[], timeoutMs = 120_000): Promise<{ stdout: string; stderr: string }> {
+    return run('ip', ['netns', 'exec', this.name, command, ...args], { maxBuffer: 512 * 1024 * 1024, timeout: timeoutMs });
   }
 
-  /** GETs a URL from inside the namespace (the test process itself lives outside it). */
+  /** GETs a URL from inside the namespace (the calling process itself lives outside it). */
   async fetch(url: string): Promise<string> {
     const script = 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); })';
     return (await this.exec(process.execPath, ['-e', script, url])).stdout;
   }
 
+  /** Stops what we started inside (SIGTERM, up to 5 s, then SIGKILL), then deletes the namespace. */
   async delete(): Promise<void> {
+    if (!this.exists) return;
+    const running = [...this.children].filter((child) => child.exitCode === null && child.signalCode === null);
+    const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of running) child.kill('SIGTERM');
+    await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, 5000))]);
+    this.deleteSync();
+  }
+
+  /** The same at once, for exit paths: SIGKILL to everything inside (children of children too), delete. */
+  deleteSync(): void {
+    if (!this.exists) return;
     for (const child of this.children) child.kill('SIGKILL');
-    await run('ip', ['netns', 'delete', this.name]).catch(() => {});
+    killPidsIn(this.name);
+    try {
+      execFileSync('ip', ['netns', 'delete', this.name], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+    this.exists = false;
   }
 }
 
