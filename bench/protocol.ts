@@ -5,11 +5,12 @@ export const WATCH_CIDR = '203.0.113.96/27';
 export const WATCH_PORT = 80;
 
 /** The contenders, in the order of round 0; round r starts at contender r (mod n). */
-export const CONTENDERS = ['native', 'scrape', 'ss', 'snapshot', 'node_exporter', 'naive'] as const;
+export const CONTENDERS = ['native', 'native_idle', 'scrape', 'ss', 'snapshot', 'node_exporter', 'naive'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 export const CONTENDER_LABELS: Record<Contender, string> = {
   native: 'sockmon native dump (in-process, dump only)',
+  native_idle: 'sockmon native dump with tcp_info for --idle (in-process, dump only)',
   scrape: 'sockmon full /metrics scrape (HTTP)',
   ss: 'ss -Htn state established state time-wait \'( sport = :80 )\' dst 203.0.113.96/27 (whole command)',
   snapshot: 'sockmon snapshot --json (whole command, node start included)',

@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop(130));
   try {
-    const serve = ns.spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
+    // The heap cap of systemd/sockmon.service, so that this measures sockmon as deployed.
+    const serve = ns.spawn(process.execPath, ['--max-old-space-size=64', path.join(ROOT, 'dist/src/cli.js'), 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));
     const plan: TrafficPlan = {
       backend: { host: '203.0.113.10', port: 80, keepAliveTimeoutMs: 2000 },
@@ -41,14 +42,17 @@ async function main(): Promise<void> {
     // The scraper runs inside the namespace: one node process doing every scrape.
     const script = `
       const [url, total, concurrency] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-      let done = 0, failed = 0;
-      const worker = async () => { while (done < total) { done++; const r = await fetch(url).catch(() => null);
-        if (!r || r.status !== 200 || !/^sockmon_up 1$/m.test(await r.text())) failed++;
-        if (done % 500 === 0) process.stdout.write('progress ' + done + '\\n'); } };
+      let started = 0, finished = 0, failed = 0;
+      const value = (body, name) => Number((new RegExp('^' + name + ' (\\\\S+)', 'm').exec(body) || [])[1]);
+      const worker = async () => { while (started < total) { started++; const r = await fetch(url).catch(() => null);
+        const body = r && r.status === 200 ? await r.text() : '';
+        if (!/^sockmon_up 1$/m.test(body)) failed++;
+        if (++finished % Math.ceil(total / 10) === 0) process.stdout.write('progress ' + finished + ' ' +
+          value(body, 'nodejs_heap_size_used_bytes') + ' ' + value(body, 'nodejs_external_memory_bytes') + '\\n'); } };
       Promise.all(Array.from({ length: concurrency }, worker)).then(() => process.stdout.write('done ' + failed + '\\n'));`;
     const first = usage(serve.pid as number);
     console.log(`soak: ${SCRAPES} scrapes, ${CONCURRENCY} at a time, while 4 proxies open and close connections`);
-    console.log(`scrapes       RSS MB   fds`);
+    console.log(`scrapes   RSS MB   fds  heap MB  external MB`);
     console.log(`${'0'.padStart(7)}  ${first.rssMb.toFixed(1).padStart(7)}  ${String(first.fds).padStart(4)}`);
     const scraper = ns.spawn(process.execPath, ['-e', script, 'http://127.0.0.1:19469/metrics', String(SCRAPES), String(CONCURRENCY)]);
     const deadline = setTimeout(() => {
@@ -62,11 +66,12 @@ async function main(): Promise<void> {
         buffered += chunk.toString();
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
-          const [word, value] = buffered.slice(0, newline).split(' ');
+          const [word, value, heapUsed, external] = buffered.slice(0, newline).split(' ');
           buffered = buffered.slice(newline + 1);
           if (word === 'progress') {
             const now = usage(serve.pid as number);
-            console.log(`${value.padStart(7)}  ${now.rssMb.toFixed(1).padStart(7)}  ${String(now.fds).padStart(4)}`);
+            const mb = (bytes: string) => (Number(bytes) / 2 ** 20).toFixed(1).padStart(9);
+            console.log(`${value.padStart(7)}  ${now.rssMb.toFixed(1).padStart(7)}  ${String(now.fds).padStart(4)}  ${mb(heapUsed)}  ${mb(external)}`);
           } else if (word === 'done') {
             failed = Number(value);
             resolve();

@@ -228,6 +228,8 @@ async function main(): Promise<void> {
 
   const watch: Watch = { cidrs: [parseCidr(WATCH_CIDR)], ports: [WATCH_PORT], states: ['established', 'time_wait'] };
   const request = dumpRequest(watch);
+  // What --idle costs: the same dump with INET_DIAG_INFO (tcp_info) asked for.
+  const idleRequest = dumpRequest(watch, { idleBoundsSeconds: [1, 5, 15, 60, 300] });
   const reader = new (loadNative().DiagReader)();
   const naive = naiveWatch(WATCH_CIDR, WATCH_PORT);
   const eldNative: Histogram[] = [];
@@ -258,6 +260,11 @@ async function main(): Promise<void> {
         nativeStats.restarts += raw.restarts;
       }
       return ms;
+    },
+    async native_idle() {
+      const started = performance.now();
+      await reader.dump(idleRequest);
+      return performance.now() - started;
     },
     async scrape(timed) {
       const cpu = procCpuMs(sockmonPid);

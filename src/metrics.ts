@@ -136,27 +136,22 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
   });
 
   if (options.churn) {
-    const labelNames = ['peer', 'local_port'];
-    const opened = new Counter({
-      name: 'sockmon_tcp_connections_opened_total',
-      help: 'Watched connections opened since sockmon started: closed since start + live now - live at start.',
-      labelNames,
-      registers: [registry],
-      collect: fromScrape((r) => {
-        opened.reset();
-        for (const c of r.churn) opened.inc({ peer: c.peer, local_port: String(c.localPort) }, c.opened);
-      }),
-    });
-    const closed = new Counter({
-      name: 'sockmon_tcp_connections_closed_total',
-      help: 'Watched connections closed since sockmon started, from the kernel\'s TCP close events.',
-      labelNames,
-      registers: [registry],
-      collect: fromScrape((r) => {
-        closed.reset();
-        for (const c of r.churn) closed.inc({ peer: c.peer, local_port: String(c.localPort) }, c.closed);
-      }),
-    });
+    const counters = [
+      ['opened', 'Watched connections opened since sockmon started: closed since start + live now - live at start.'],
+      ['closed', "Watched connections closed since sockmon started, from the kernel's TCP close events."],
+    ] as const;
+    for (const [kind, help] of counters) {
+      const counter = new Counter({
+        name: `sockmon_tcp_connections_${kind}_total`,
+        help,
+        labelNames: ['peer', 'local_port'],
+        registers: [registry],
+        collect: fromScrape((r) => {
+          counter.reset();
+          for (const c of r.churn) counter.inc({ peer: c.peer, local_port: String(c.localPort) }, c[kind]);
+        }),
+      });
+    }
     const lost = new Counter({
       name: 'sockmon_close_events_lost_total',
       help: 'Times the kernel dropped close events because sockmon\'s receive buffer was full (ENOBUFS).',
