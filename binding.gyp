@@ -5,9 +5,12 @@
       "sources": [
         "native/addon.cc",
         "native/close_watcher.cc",
+        "native/close_watcher_binding.cc",
         "native/diag_parse.cc",
         "native/diag_socket.cc",
+        "native/napi_errors.cc",
         "native/peer_matcher.cc",
+        "native/reader_binding.cc",
         "native/sd_notify.cc",
         "native/socket_counts.cc"
       ],

@@ -1,0 +1,98 @@
+#include "close_watcher_binding.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "close_watcher.h"
+#include "napi_errors.h"
+
+namespace sockmon {
+
+namespace {
+
+// new CloseWatcher({ports: Uint16Array, cidrs: [{ipv4, prefix, address: Uint8Array}], receiveBufferBytes})
+class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CloseWatcher",
+                       {InstanceMethod("totals", &CloseWatcherWrap::Totals), InstanceMethod("close", &CloseWatcherWrap::Close)});
+  }
+
+  explicit CloseWatcherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CloseWatcherWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "CloseWatcher takes an options object");
+    Napi::Object options = info[0].As<Napi::Object>();
+    Napi::Value ports_value = options.Get("ports");
+    Napi::Value cidrs_value = options.Get("cidrs");
+    if (!ports_value.IsTypedArray() || ports_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array ||
+        !cidrs_value.IsArray() || !options.Get("receiveBufferBytes").IsNumber()) {
+      throw Napi::TypeError::New(env, "CloseWatcher needs ports (Uint16Array), cidrs (array), receiveBufferBytes");
+    }
+    auto ports_array = ports_value.As<Napi::Uint16Array>();
+    std::vector<uint16_t> ports(ports_array.Data(), ports_array.Data() + ports_array.ElementLength());
+    std::vector<PeerCidr> cidrs;
+    Napi::Array cidr_list = cidrs_value.As<Napi::Array>();
+    for (uint32_t i = 0; i < cidr_list.Length(); ++i) {
+      Napi::Object item = cidr_list.Get(i).As<Napi::Object>();
+      Napi::Value address = item.Get("address");
+      if (!address.IsTypedArray() || address.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw Napi::TypeError::New(env, "cidr.address must be a Uint8Array");
+      }
+      PeerCidr cidr{};
+      cidr.ipv4 = item.Get("ipv4").ToBoolean();
+      auto bytes = address.As<Napi::Uint8Array>();
+      const size_t size = cidr.ipv4 ? 4 : 16;
+      if (bytes.ElementLength() != size) throw Napi::TypeError::New(env, "cidr.address has the wrong length");
+      cidr.prefix = uint8_t(std::min<uint32_t>(item.Get("prefix").ToNumber().Uint32Value(), size * 8));
+      std::memcpy(cidr.address, bytes.Data(), size);
+      cidrs.push_back(cidr);
+    }
+    const int buffer = options.Get("receiveBufferBytes").As<Napi::Number>().Int32Value();
+    try {
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), buffer);
+    } catch (const SysError& error) {
+      throw MakeSysError(env, error);
+    }
+  }
+
+ private:
+  // {peers, ports, closed: Float64Array, overruns, events, error}: totals since the watcher started.
+  Napi::Value Totals(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!watcher_) throw Napi::Error::New(env, "CloseWatcher is closed");
+    const CloseWatcher::Totals totals = watcher_->totals();
+    auto peers = Napi::Uint8Array::New(env, totals.size() * 16);
+    auto ports = Napi::Uint16Array::New(env, totals.size());
+    auto closed = Napi::Float64Array::New(env, totals.size());
+    size_t i = 0;
+    for (const auto& [key, count] : totals) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      closed[i] = double(count);
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("closed", closed);
+    result.Set("overruns", double(watcher_->overruns()));
+    result.Set("events", double(watcher_->events()));
+    if (watcher_->error() != 0) result.Set("error", MakeSysError(env, SysError{watcher_->error(), "recv"}).Value());
+    return result;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    watcher_.reset();  // joins the thread
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<CloseWatcher> watcher_;
+};
+
+}  // namespace
+
+Napi::Function DefineCloseWatcher(Napi::Env env) { return CloseWatcherWrap::Define(env); }
+
+}  // namespace sockmon

@@ -1,0 +1,240 @@
+#include "reader_binding.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "diag_socket.h"
+#include "napi_errors.h"
+#include "socket_counts.h"
+
+namespace sockmon {
+
+namespace {
+
+void ResetCounts(RecordSink& sink) { static_cast<SocketCounts&>(sink).Clear(); }
+
+// One dump's counts, copied out of the reader's counting state: a few entries per (peer, port, state).
+// A v4-mapped peer of an AF_INET6 socket and the same peer of an AF_INET socket share a group.
+struct DumpResult {
+  CountMap groups;
+  IdleMap idle;
+  size_t idle_width = 0;
+  uint64_t scanned = 0;
+  uint64_t duplicates = 0;
+  DumpStats stats;
+
+  void Merge(const SocketCounts& counts, const DumpStats& lane_stats) {
+    for (const auto& [key, group] : counts.counts()) {
+      GroupCounts& into = groups[key];
+      into.sockets += group.sockets;
+      into.live += group.live;
+    }
+    idle_width = counts.idle_buckets();
+    for (const auto& [key, buckets] : counts.idle()) {
+      std::vector<uint32_t>& into = idle[key];
+      if (into.empty()) into.assign(buckets.size(), 0);
+      for (size_t b = 0; b < buckets.size(); ++b) into[b] += buckets[b];
+    }
+    scanned += counts.scanned();
+    duplicates += counts.duplicates();
+    stats.recv_calls += lane_stats.recv_calls;
+    stats.bytes += lane_stats.bytes;
+    stats.restarts += lane_stats.restarts;
+  }
+};
+
+class DiagReader : public Napi::ObjectWrap<DiagReader> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DiagReader",
+                       {InstanceMethod("dump", &DiagReader::Dump), InstanceMethod("close", &DiagReader::Close)});
+  }
+
+  explicit DiagReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiagReader>(info) {}
+
+  // Runs on a worker thread. One dump at a time per reader: a socket cannot carry two. Both families are
+  // needed (IPv4 peers of a dual-stack listener are AF_INET6 sockets), and each request walks the kernel's
+  // whole socket table, so the AF_INET6 walk runs on a second thread alongside the AF_INET one. The
+  // counting state lives as long as the reader, so its tables keep their capacity between dumps.
+  void RunDump(const DumpRequest& request, const std::vector<uint32_t>& idle_bounds_ms, DumpResult& result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) throw SysError{EBADF, "recvmsg"};
+    for (Lane& lane : lanes_) {
+      lane.counts.Reset(idle_bounds_ms);
+      lane.stats = DumpStats{};
+    }
+    std::exception_ptr v6_error;
+    std::thread v6([&] {
+      try {
+        lanes_[1].Dump(AF_INET6, request);
+      } catch (...) {
+        v6_error = std::current_exception();
+      }
+    });
+    std::exception_ptr v4_error;
+    try {
+      lanes_[0].Dump(AF_INET, request);
+    } catch (...) {
+      v4_error = std::current_exception();
+    }
+    v6.join();
+    if (v4_error) std::rethrow_exception(v4_error);
+    if (v6_error) std::rethrow_exception(v6_error);
+    result.Merge(lanes_[0].counts, lanes_[0].stats);
+    result.Merge(lanes_[1].counts, lanes_[1].stats);
+  }
+
+ private:
+  Napi::Value Dump(const Napi::CallbackInfo& info);
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    closed_ = true;
+    // A dump in flight holds the lock; it fails its next use of the socket, which the destructor closes.
+    if (mutex_.try_lock()) {
+      for (Lane& lane : lanes_) lane.socket.Close();
+      mutex_.unlock();
+    }
+    return info.Env().Undefined();
+  }
+
+  struct Lane {
+    DiagSocket socket;
+    SocketCounts counts;
+    DumpStats stats;
+    void Dump(uint8_t family, const DumpRequest& request) { socket.Dump(family, request, counts, ResetCounts, stats); }
+  };
+
+  std::mutex mutex_;
+  std::atomic<bool> closed_{false};
+  Lane lanes_[2];  // AF_INET, AF_INET6
+};
+
+class DumpWorker : public Napi::AsyncWorker {
+ public:
+  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request, std::vector<uint32_t> idle_bounds_ms)
+      : Napi::AsyncWorker(env, "sockmon:dump"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        reader_(reader),
+        reader_ref_(Napi::Persistent(reader_object)),
+        request_(std::move(request)),
+        idle_bounds_ms_(std::move(idle_bounds_ms)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      reader_->RunDump(request_, idle_bounds_ms_, result_);
+    } catch (const SysError& error) {
+      error_ = error;
+      SetError("dump failed");  // OnError builds the real Error from error_
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    const size_t n = result_.groups.size();
+    auto peers = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto states = Napi::Uint8Array::New(env, n);
+    auto values = Napi::Uint32Array::New(env, n);
+    auto live = Napi::Uint32Array::New(env, n);
+    size_t i = 0;
+    for (const auto& [key, group] : result_.groups) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      states[i] = key.state;
+      values[i] = group.sockets;
+      live[i] = group.live;
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("scanned", double(result_.scanned));
+    result.Set("duplicates", double(result_.duplicates));
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("states", states);
+    result.Set("counts", values);
+    result.Set("live", live);
+    if (request_.tcp_info) result.Set("idle", IdleGroups(env));
+    result.Set("recvCalls", double(result_.stats.recv_calls));
+    result.Set("bytes", double(result_.stats.bytes));
+    result.Set("restarts", result_.stats.restarts);
+    deferred_.Resolve(result);
+  }
+
+  // {peers, ports, buckets}: group i's bucket b is buckets[i * (bounds + 1) + b], not cumulative.
+  Napi::Object IdleGroups(Napi::Env env) {
+    const size_t n = result_.idle.size();
+    const size_t width = result_.idle_width;
+    auto peers = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto buckets = Napi::Uint32Array::New(env, n * width);
+    size_t i = 0;
+    for (const auto& [key, counts] : result_.idle) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      std::copy(counts.begin(), counts.end(), buckets.Data() + i * width);
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("buckets", buckets);
+    return result;
+  }
+
+  void OnError(const Napi::Error&) override { deferred_.Reject(MakeSysError(Env(), error_).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  DiagReader* reader_;
+  Napi::ObjectReference reader_ref_;  // keeps the reader (and its socket) alive while the dump runs
+  DumpRequest request_;
+  std::vector<uint32_t> idle_bounds_ms_;
+  DumpResult result_;
+  SysError error_{0, ""};
+};
+
+// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array}): Promise<RawDump>
+Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dump() takes a request object");
+  Napi::Object options = info[0].As<Napi::Object>();
+  Napi::Value bytecode = options.Get("bytecode");
+  if (!options.Get("states").IsNumber() || !options.Get("sport").IsNumber() || !bytecode.IsTypedArray() ||
+      bytecode.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "dump() request needs states, sport (numbers) and bytecode (Uint8Array)");
+  }
+  DumpRequest request;
+  request.states = options.Get("states").As<Napi::Number>().Uint32Value();
+  request.sport = uint16_t(options.Get("sport").As<Napi::Number>().Uint32Value());
+  auto program = bytecode.As<Napi::Uint8Array>();
+  request.bytecode.assign(program.Data(), program.Data() + program.ElementLength());
+  std::vector<uint32_t> idle_bounds_ms;
+  Napi::Value bounds = options.Get("idleBoundsMs");
+  if (bounds.IsTypedArray() && bounds.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto array = bounds.As<Napi::Uint32Array>();
+    idle_bounds_ms.assign(array.Data(), array.Data() + array.ElementLength());
+    std::sort(idle_bounds_ms.begin(), idle_bounds_ms.end());
+  }
+  request.tcp_info = !idle_bounds_ms.empty();
+
+  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(idle_bounds_ms));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+Napi::Function DefineDiagReader(Napi::Env env) { return DiagReader::Define(env); }
+
+}  // namespace sockmon
