@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 namespace sockmon {
@@ -31,7 +32,13 @@ CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes) : matc
     if (wake_fd_ >= 0) close(wake_fd_);
     throw error;
   }
-  thread_ = std::thread(&CloseWatcher::Run, this);
+  try {
+    thread_ = std::thread(&CloseWatcher::Run, this);
+  } catch (const std::system_error& error) {
+    close(fd_);
+    close(wake_fd_);
+    throw SysError{error.code().value(), "pthread_create"};
+  }
 }
 
 CloseWatcher::~CloseWatcher() { Stop(); }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <new>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -71,20 +73,26 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
       lane.stats = DumpStats{};
     }
     std::exception_ptr v6_error;
-    std::thread v6([&] {
+    auto dump_v6 = [&] {
       try {
         lanes_[1].Dump(AF_INET6, request);
       } catch (...) {
         v6_error = std::current_exception();
       }
-    });
+    };
+    std::thread v6;
+    try {
+      v6 = std::thread(dump_v6);
+    } catch (const std::system_error&) {
+      dump_v6();  // no thread to be had: walk the two tables one after the other
+    }
     std::exception_ptr v4_error;
     try {
       lanes_[0].Dump(AF_INET, request);
     } catch (...) {
       v4_error = std::current_exception();
     }
-    v6.join();
+    if (v6.joinable()) v6.join();
     if (v4_error) std::rethrow_exception(v4_error);
     if (v6_error) std::rethrow_exception(v6_error);
     result.Merge(lanes_[0].counts, lanes_[0].stats);
@@ -96,7 +104,7 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     closed_ = true;
-    // A dump in flight holds the lock; it fails its next use of the socket, which the destructor closes.
+    // A dump in flight holds the lock: it finishes, and the sockets close with the reader.
     if (mutex_.try_lock()) {
       for (Lane& lane : lanes_) lane.socket.Close();
       mutex_.unlock();
@@ -135,6 +143,9 @@ class DumpWorker : public Napi::AsyncWorker {
     } catch (const SysError& error) {
       error_ = error;
       SetError("dump failed");  // OnError builds the real Error from error_
+    } catch (const std::bad_alloc&) {
+      error_ = SysError{ENOMEM, "malloc"};
+      SetError("dump failed");
     }
   }
 
