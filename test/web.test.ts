@@ -1,14 +1,13 @@
 // The web config (TLS, mutual TLS, basic auth with htpasswd hashes, reload) and the HTTP limits, against a
 // real `sockmon serve` process and real certificates made with openssl.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { exited, runCli } from './helpers/cli';
-import { CLI } from './helpers/paths';
+import { exited, runCli, startServe } from './helpers/cli';
 
 function requireTool(context: Mocha.Context, tool: string, args: string[], apt: string): void {
   if (!spawnSync(tool, args).error) return;
@@ -39,18 +38,10 @@ interface Served {
   log: () => string;
 }
 
-async function serveWith(configFile: string): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--web.listen-address', '127.0.0.1:0', '--web.config.file', configFile, '--no-churn']);
-  let log = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /msg=listening address=[\d.]+:(\d+)/.exec(log);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
-  });
-  return { child, port, log: () => log };
+/** `sockmon serve` on an ephemeral port of 127.0.0.1, without the close watcher (not what these tests are about). */
+async function serveWith(...args: string[]): Promise<Served> {
+  const { child, url, stderr } = await startServe(['--no-churn', ...args]);
+  return { child, port: Number(new URL(url).port), log: stderr };
 }
 
 function get(port: number, options: https.RequestOptions & { auth?: string } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -79,7 +70,7 @@ describe('web config: TLS and basic auth as node_exporter', function () {
     makeCertificates(dir);
     ca = execFileSync('cat', [file('ca.pem')]);
     writeFileSync(file('web.yml'), config(htpasswdHash('first password')));
-    served = await serveWith(file('web.yml'));
+    served = await serveWith('--web.config.file', file('web.yml'));
   });
   after(async () => {
     served?.child.kill('SIGKILL');
@@ -132,7 +123,7 @@ describe('web config: TLS and basic auth as node_exporter', function () {
 
   it('requires a client certificate signed by client_ca_file with RequireAndVerifyClientCert', async () => {
     writeFileSync(file('mtls.yml'), config(htpasswdHash('pw'), '  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n'));
-    const mtls = await serveWith(file('mtls.yml'));
+    const mtls = await serveWith('--web.config.file', file('mtls.yml'));
     try {
       const read = (name: string) => execFileSync('cat', [file(name)]);
       const ok = await get(mtls.port, { ca, cert: read('client.pem'), key: read('client.key'), auth: basic('pw') });
@@ -166,19 +157,10 @@ describe('web config: TLS and basic auth as node_exporter', function () {
 });
 
 describe('HTTP limits: hostile clients', function () {
-  let served: { child: ChildProcess; port: number };
+  let served: Served;
 
   before(async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--web.listen-address', '127.0.0.1:0', '--no-churn']);
-    const port = await new Promise<number>((resolve) => {
-      let log = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        log += chunk.toString();
-        const match = /address=[\d.]+:(\d+)/.exec(log);
-        if (match) resolve(Number(match[1]));
-      });
-    });
-    served = { child, port };
+    served = await serveWith();
   });
   after(async () => {
     served.child.kill('SIGTERM');
