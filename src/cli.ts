@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
-import { watchFile } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
@@ -11,6 +10,7 @@ import { createRegistry } from './metrics';
 import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
 import { ExporterServer, parseListenAddress } from './server';
+import { WebConfigReloader } from './reload';
 import { closeWatcherOptions, SnapshotSource } from './snapshot';
 import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
@@ -113,7 +113,13 @@ async function serve(args: ServeArgs): Promise<void> {
   });
   const webConfig = args['web.config.file'];
   const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config });
-  if (webConfig) watchWebConfig(webConfig.file, server, log);
+  const reloader = webConfig ? new WebConfigReloader(webConfig.file, server, log) : undefined;
+  if (webConfig) reloader?.start(webConfig.config);
+  // SIGHUP (systemctl reload) re-reads what can change at runtime: the web config.
+  process.on('SIGHUP', () => {
+    if (reloader) reloader.reload('SIGHUP');
+    else log.info('SIGHUP: no --web.config.file, nothing to reload');
+  });
   const { host, port } = args['web.listen-address'];
   const address = await server.listen(port, host);
   const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
@@ -131,6 +137,7 @@ async function serve(args: ServeArgs): Promise<void> {
   const stop = (signal: string) => {
     log.info('stopping', { signal });
     systemd.stopping();
+    reloader?.stop();
     void server.close(SHUTDOWN_GRACE_MS).then(() => {
       source.close();
       process.exit(0);
@@ -138,20 +145,6 @@ async function serve(args: ServeArgs): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-}
-
-/** Re-reads the web config when it changes; a broken new version keeps the old one in force. */
-function watchWebConfig(file: string, server: ExporterServer, log: Logger): void {
-  watchFile(file, { interval: 1000 }, (current, previous) => {
-    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
-    try {
-      const problem = server.reload(loadWebConfig(file));
-      if (problem) log.error('web config not reloaded; keeping the previous one', { file, reason: problem });
-      else log.info('web config reloaded', { file });
-    } catch (error) {
-      log.error('web config reload failed; keeping the previous one', { err: (error as Error).message });
-    }
-  }).unref();
 }
 
 /**
@@ -188,6 +181,9 @@ export function buildParser(argv: string[]): Argv {
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<void> {
+  // Node opens its inspector on 127.0.0.1:9229 on SIGUSR1, which would let any local user run code in the
+  // daemon; a listener of our own turns that off.
+  process.on('SIGUSR1', () => {});
   try {
     await buildParser([...argv, ...flagsFromEnvironment(argv, process.env)]).parseAsync();
   } catch (error) {

@@ -117,8 +117,57 @@ describe('web config: TLS and basic auth as node_exporter', function () {
 
     writeFileSync(file('web.yml'), 'basic_auth_users:\n  prometheus: not-a-hash\n');
     for (let i = 0; i < 40 && !/web config reload failed/.test(served.log()); i++) await new Promise((resolve) => setTimeout(resolve, 250));
-    assert.match(served.log(), /level=error msg="web config reload failed; keeping the previous one" err=".*not a bcrypt hash/);
+    assert.match(served.log(), /level=error msg="web config reload failed; keeping the previous one" .*err=".*not a bcrypt hash/);
     assert.equal((await get(served.port, { ca, auth: basic('second password') })).status, 200);
+  });
+
+  const waitForLog = async (pattern: RegExp, from: number) => {
+    for (let i = 0; i < 40 && !pattern.test(served.log().slice(from)); i++) await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.match(served.log().slice(from), pattern);
+  };
+
+  for (const [what, text] of [
+    ['an emptied file', ''],
+    ['basic_auth_users with no entries', 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n'],
+    ['no tls_server_config', `basic_auth_users:\n  prometheus: ${'$2y$04$' + 'a'.repeat(53)}\n`],
+  ]) {
+    it(`refuses a reload to ${what}, at error level, and keeps authentication and TLS`, async () => {
+      writeFileSync(file('web.yml'), config(htpasswdHash('second password')));
+      const from = served.log().length;
+      writeFileSync(file('web.yml'), text);
+      await waitForLog(/level=error msg="web config refused; keeping the previous one" .*reason="it (has no|would)/, from);
+      assert.equal((await get(served.port, { ca })).status, 401, 'still asks for credentials');
+      assert.equal((await get(served.port, { ca, auth: basic('second password') })).status, 200, 'over TLS');
+    });
+  }
+
+  it('re-reads the web config on SIGHUP, and a certificate renewed in place without a change to the config', async () => {
+    writeFileSync(file('web.yml'), config(htpasswdHash('second password')));
+    await waitForLog(/msg="web config reloaded"/, 0);
+    let from = served.log().length;
+    served.child.kill('SIGHUP');
+    await waitForLog(/level=info msg="web config reloaded" trigger=SIGHUP/, from);
+    // A new certificate and key for the same name, signed by the same CA, written over the old files.
+    const fingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const request = https.get({ host: '127.0.0.1', port: served.port, path: '/', ca, agent: false }, (response) => {
+          resolve((response.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256);
+          response.resume();
+        });
+        request.on('error', reject);
+      });
+    const before = await fingerprint();
+    from = served.log().length;
+    openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
+    openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    await waitForLog(/level=info msg="web config reloaded" trigger=".*server\.(pem|key) changed"/, from);
+    let after = before;
+    for (let i = 0; i < 20 && after === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = await fingerprint();
+    }
+    assert.notEqual(after, before, 'new connections get the renewed certificate');
+    assert.equal(served.child.exitCode, null, 'still running');
   });
 
   it('requires a client certificate signed by client_ca_file with RequireAndVerifyClientCert', async () => {
