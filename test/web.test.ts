@@ -1,36 +1,14 @@
 // The web config (TLS, mutual TLS, basic auth with htpasswd hashes, reload) and the HTTP limits, against a
 // real `sockmon serve` process and real certificates made with openssl.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { makeCertificates, htpasswdHash, openssl, requireTool } from './helpers/certs';
 import { exited, runCli, startServe } from './helpers/cli';
-
-function requireTool(context: Mocha.Context, tool: string, args: string[], apt: string): void {
-  if (!spawnSync(tool, args).error) return;
-  if (process.env.CI) throw new Error(`${tool} is missing (apt-get install ${apt})`);
-  context.skip();
-}
-
-const openssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by the CA. */
-function makeCertificates(dir: string): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sockmon test CA');
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1'], ['client', 'extendedKeyUsage=clientAuth']]) {
-    openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
-  }
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other');
-}
-
-/** `htpasswd -nBC 10 user` as the exporter-toolkit docs say: a $2y$ hash. */
-const htpasswdHash = (password: string) => execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', password], { encoding: 'utf8' }).trim().split(':')[1];
 
 interface Served {
   child: ChildProcess;
