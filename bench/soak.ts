@@ -1,14 +1,22 @@
-// Long run (root): thousands of scrapes of `sockmon serve --idle` while proxy nodes open and close
-// connections (one per request) in a private namespace. Prints sockmon's RSS and open descriptors at the
-// start, along the way and at the end: both must stay flat. Usage: node dist/bench/soak.js [scrapes] [concurrency]
-import { readdirSync, readFileSync } from 'node:fs';
+// Long runs (root), in a private namespace, of sockmon as deployed (the unit's 64 MB heap cap):
+//   node dist/bench/soak.js [scrapes] [concurrency]   thousands of scrapes of `sockmon serve --idle` while proxy
+//                                                     nodes open and close connections (one per request)
+//   node dist/bench/soak.js peers [count]             `count` (default 1,000,000) distinct peers open and reset a
+//                                                     connection each, scraped every second, then forgotten
+// Prints sockmon's RSS and open descriptors (and scrape times) along the way: they must stay flat.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TrafficPlan } from '../demo/traffic';
 import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+const PEERS_MODE = process.argv[2] === 'peers';
 const SCRAPES = Number(process.argv[2] ?? 5000);
 const CONCURRENCY = Number(process.argv[3] ?? 4);
+const PEERS = Number(process.argv[3] ?? 1_000_000);
+const RETENTION_S = 30;
 const TIME_LIMIT_MS = 15 * 60_000;
 
 function usage(pid: number): { rssMb: number; fds: number } {
@@ -89,4 +97,60 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+/** 1M distinct peers come and go (127.64.0.0/10 on the namespace's loopback); RSS and scrape time after each 100k and after the retention period. */
+async function peers(): Promise<void> {
+  const ns = await NetworkNamespace.create([], 'sockmon-soak-');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-soak-'));
+  const stop = async (code: number) => {
+    await ns.delete();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(130));
+  try {
+    const generator = path.join(dir, 'distinct_peers');
+    execFileSync('gcc', ['-O2', '-o', generator, path.join(ROOT, 'test/fixtures/distinct_peers.c')]);
+    const args = ['serve', '--cidr', '127.64.0.0/10', '--port', '8080', '--retention', `${RETENTION_S}s`, '--web.listen-address', '127.0.0.1:19469'];
+    const serve = ns.spawn(process.execPath, ['--max-old-space-size=64', path.join(ROOT, 'dist/src/cli.js'), ...args]);
+    await new Promise((resolve) => serve.stderr?.once('data', resolve));
+    const pid = serve.pid as number;
+    const scrape = async () => {
+      const started = Date.now();
+      const body = await ns.fetch('http://127.0.0.1:19469/metrics');
+      const closed = [...body.matchAll(/^sockmon_tcp_connections_closed_total\{[^}]*\} (\S+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const duration = Number(/^sockmon_scrape_duration_seconds (\S+)$/m.exec(body)?.[1]);
+      return { ms: Date.now() - started, closed, duration };
+    };
+    console.log(`soak: ${PEERS} distinct peers, 100,000 at a time, scraped every second; retention ${RETENTION_S}s`);
+    console.log(`peers      RSS MB  fds  closed_total  scrape ms  scrape_duration ms`);
+    const line = async (label: string) => {
+      const s = await scrape();
+      const u = usage(pid);
+      console.log(`${label.padEnd(9)}  ${u.rssMb.toFixed(1).padStart(6)}  ${String(u.fds).padStart(3)}  ${String(s.closed).padStart(12)}  ${String(s.ms).padStart(9)}  ${(s.duration * 1000).toFixed(1).padStart(18)}`);
+    };
+    await line('0');
+    for (let done = 0; done < PEERS; done += 100_000) {
+      const start = 127 * 2 ** 24 + 64 * 2 ** 16 + 1 + done; // 127.64.0.1 + done
+      const address = [24, 16, 8, 0].map((shift) => Math.floor(start / 2 ** shift) % 256).join('.');
+      const batch = Math.min(100_000, PEERS - done);
+      const run = ns.exec(generator, ['127.0.0.1', '8080', address, String(batch), '120'], 150_000);
+      let running = true;
+      void run.finally(() => (running = false)).catch(() => {});
+      while (running) {
+        await scrape();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      await run;
+      await line(String(done + batch));
+    }
+    await new Promise((resolve) => setTimeout(resolve, (RETENTION_S + 2) * 1000));
+    await scrape(); // the one that forgets
+    await line('forgotten');
+    await stop(0);
+  } catch (error) {
+    console.error(`soak: ${(error as Error).message}`);
+    await stop(1);
+  }
+}
+
+void (PEERS_MODE ? peers() : main());
