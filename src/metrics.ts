@@ -1,6 +1,7 @@
 // The Prometheus side: prom-client collectors filled at scrape time from one shared dump.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { ChurnTotals, ConnectionChurn } from './churn';
+import { registerListenMetrics } from './listen_metrics';
 import type { Logger } from './log';
 import { ConnectionSeries, SeriesUpdate, StickyPeerLabels } from './series';
 import type { IdleGroup, Snapshot } from './snapshot';
@@ -179,6 +180,8 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
       }),
     });
   }
+
+  registerListenMetrics(registry, (fill) => fromScrape((r) => fill(r.snapshot)));
 
   new Gauge({
     name: 'sockmon_build_info',
