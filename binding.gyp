@@ -8,6 +8,7 @@
         "native/close_watcher_binding.cc",
         "native/diag_parse.cc",
         "native/diag_socket.cc",
+        "native/listen_table.cc",
         "native/napi_errors.cc",
         "native/peer_matcher.cc",
         "native/reader_binding.cc",

@@ -5,11 +5,13 @@ export const WATCH_CIDR = '203.0.113.96/27';
 export const WATCH_PORT = 80;
 
 /** The contenders, in the order of round 0; round r starts at contender r (mod n). */
-export const CONTENDERS = ['native', 'native_idle', 'scrape', 'ss', 'snapshot', 'node_exporter', 'naive'] as const;
+export const CONTENDERS = ['native', 'native_connections', 'native_listen', 'native_idle', 'scrape', 'ss', 'snapshot', 'node_exporter', 'naive'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 export const CONTENDER_LABELS: Record<Contender, string> = {
-  native: 'sockmon native dump (in-process, dump only)',
+  native: 'sockmon native dump (in-process, dump only: connections, then listeners)',
+  native_connections: 'reference: the same dump without the listeners (connections only)',
+  native_listen: 'the listening-table walk alone (LISTEN, ports-only filter)',
   native_idle: 'sockmon native dump with tcp_info for --idle (in-process, dump only)',
   scrape: 'sockmon full /metrics scrape (HTTP)',
   ss: 'ss -Htn state established state time-wait \'( sport = :80 )\' dst 203.0.113.96/27 (whole command)',
@@ -65,6 +67,16 @@ export interface WorkerResult {
     nodeExporter?: { established: number; timeWait: number };
   };
   native: { recvCalls: number; bytes: number; userMs: number; sysMs: number; restarts: number };
+  /** Listeners of the watched port the native dump reported in its last round, and their queues. */
+  listeners: { count: number; queue: number; limit: number };
+  /**
+   * What the listeners cost, measured back to back after the rounds: `samples` sets of the connections-only
+   * reference, the same dump with the listeners, the listening-table walk alone and an empty dump (no state
+   * asked, no table walked: the fixed cost of a dump call) and the reference again, the order reversed every
+   * other set. Medians in ms; `addedMs` is the median of the per-set differences (with - reference), `noiseMs`
+   * the median difference between the two identical reference dumps of a set (|reference - again|).
+   */
+  listenerCost: { samples: number; referenceMs: number; withListenersMs: number; addedMs: number; walkMs: number; emptyMs: number; noiseMs: number };
   /** monitorEventLoopDelay in ms (1 ms resolution) while native dumps ran; the naive parser's for contrast. */
   eventLoop: { native: Histogram; naive: Histogram };
   /** sockmon serve, from /proc/<pid>/status, kB: at start, after each timed round, at the end, peak. */

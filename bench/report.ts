@@ -32,6 +32,7 @@ export interface ReportOptions {
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const ms = (n: number) => (!Number.isFinite(n) ? 'n/a' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const signed = (n: number) => (n >= 0 ? `+${ms(n)}` : `−${ms(-n)}`);
 const ratio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
 const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
 const sizeName = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
@@ -91,6 +92,13 @@ const TARGETS: Target[] = [
     },
   },
   {
+    name: 'listeners add at most the listening-table walk, within the noise (median added time per back-to-back set vs the walk as a dump of its own + the median gap between two identical reference dumps)',
+    check: (r) => {
+      const { addedMs, walkMs, noiseMs } = r.worker.listenerCost;
+      return [addedMs <= walkMs + noiseMs, `${signed(addedMs)} ms vs ${ms(walkMs)} ms + noise ${ms(noiseMs)} ms`];
+    },
+  },
+  {
     name: 'sockmon RSS under 120 MB (after the rounds and the concurrency check)',
     check: (r) => [r.worker.rss.endKb < 120 * 1024, mb(r.worker.rss.endKb)],
   },
@@ -140,6 +148,11 @@ export function sizeSection(result: SizeResult): string {
     `- sockmon serve RSS (VmRSS): ${mb(w.rss.startKb)} at start; after each timed round ${w.rss.rounds.map((kb) => (kb / 1024).toFixed(1)).join(', ')} MB; ${mb(w.rss.endKb)} at the end (peak ${mb(w.rss.hwmKb)})` +
       (w.nodeExporterRssKb ? `; node_exporter ${mb(w.nodeExporterRssKb)}` : ''),
     `- event-loop delay in the process doing the native dumps, while they ran (monitorEventLoopDelay, 1 ms resolution, so ~1 ms is idle; a fresh histogram per dump: median p50, highest p99 and max): p50 ${ms(eld.native.p50)} ms, p99 ${ms(eld.native.p99)} ms, max ${ms(eld.native.max)} ms (${eld.native.samples} samples); around the naive parser, for contrast: max ${ms(eld.naive.max)} ms`,
+    `- listeners, ${w.listenerCost.samples} back-to-back sets after the rounds (medians): the native dump with them ${ms(w.listenerCost.withListenersMs)} ms vs ` +
+      `${ms(w.listenerCost.referenceMs)} ms for the reference without them (${ratio(w.listenerCost.withListenersMs / w.listenerCost.referenceMs)}); ` +
+      `added per set ${signed(w.listenerCost.addedMs)} ms; the listening-table walk alone ${ms(w.listenerCost.walkMs)} ms, of which an empty dump ` +
+      `(no table walked: threads, syscalls, N-API) ${ms(w.listenerCost.emptyMs)} ms; noise: two identical reference dumps of a set differ by ${ms(w.listenerCost.noiseMs)} ms (median); ` +
+      `the dump reported ${int(w.listeners.count)} listener(s) of port 80 (queues ${int(w.listeners.queue)}, limits ${int(w.listeners.limit)})`,
     `- per native dump (median): ${int(w.native.recvCalls)} recv calls, ${int(w.native.bytes)} bytes, CPU ${ms(w.native.userMs)} ms user + ${ms(w.native.sysMs)} ms kernel; restarts ${w.native.restarts}`,
     `- CPU per scrape (10 ms ticks, averaged over the timed rounds): sockmon serve ${ms(w.scrapeCpu.userMs)} ms user + ${ms(w.scrapeCpu.sysMs)} ms kernel` +
       (w.nodeExporterCpu ? `; node_exporter ${ms(w.nodeExporterCpu.userMs)} ms user + ${ms(w.nodeExporterCpu.sysMs)} ms kernel` : '') +
@@ -173,7 +186,7 @@ export function formatReport(machine: Machine, options: ReportOptions, results: 
     '',
     `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), kernel ${machine.kernel}, node ${machine.node}, ${machine.ss}, ${machine.nodeExporter}, ${machine.date}.`,
     '',
-    'sockmon serve runs with its defaults (close watcher on: its dump also asks for the other live states); the native-dump row is `dump(dumpRequest(watch))` for the default watch.',
+    'sockmon serve runs with its defaults (close watcher on: its dump also asks for the other live states); the native-dump row is `dump(dumpRequest(watch))` for the default watch: the connections, then the listeners of port 80 on the same sockets and threads. Its reference row is the same dump without the listeners, and the listening-table row the LISTEN request alone (ports-only filter, both families in parallel): what the listeners may cost.',
     '',
     `Each size is built in a fresh network namespace and measured right away: ${options.warmup} warm-up round(s), then ${options.rounds} timed rounds; within a round the contenders run one after another, starting one further each round (round-robin). Medians; "vs ss" is median / ss median (above 1 is slower than ss). TIME-WAIT sockets last 60 s: if a round could end more than ${options.refreshAge} s after the oldest was made, the TIME-WAIT population is first re-made over the same 4-tuples (untimed; each new connection replaces its old TIME-WAIT socket, so the count stays and the lifetimes restart).`,
     '',

@@ -7,13 +7,14 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { parseCidr, Watch } from '../src/filter';
-import { loadNative } from '../src/native';
+import { parseCidr, stateMask, Watch } from '../src/filter';
+import { DumpRequest, loadNative } from '../src/native';
 import { dumpRequest } from '../src/snapshot';
 import { naiveCount, naiveWatch } from './naive-proc';
 import { Contender, CONTENDERS, Histogram, median, SS_ARGS, WATCH_CIDR, WATCH_PORT, WorkerConfig, WorkerResult } from './protocol';
 
 const CLI = path.resolve(__dirname, '..', 'src', 'cli.js');
+const LISTENER_COST_SAMPLES = 21;
 const children = new Set<ChildProcess>();
 
 const log = (message: string) => process.stderr.write(`bench worker: ${message}\n`);
@@ -228,6 +229,10 @@ async function main(): Promise<void> {
 
   const watch: Watch = { cidrs: [parseCidr(WATCH_CIDR)], ports: [WATCH_PORT], states: ['established', 'time_wait'] };
   const request = dumpRequest(watch);
+  // What the listeners cost: the reference is the same dump without them (what a scrape did before), and
+  // the listening-table walk alone is the LISTEN request on its own (both families, in parallel, as in a scrape).
+  const connectionsRequest = { ...request, listen: undefined };
+  const listenOnlyRequest = { states: stateMask(['listen']), sport: request.listen!.sport, bytecode: request.listen!.bytecode };
   // What --idle costs: the same dump with INET_DIAG_INFO (tcp_info) asked for.
   const idleRequest = dumpRequest(watch, { idleBoundsSeconds: [1, 5, 15, 60, 300] });
   const reader = new (loadNative().DiagReader)();
@@ -238,6 +243,7 @@ async function main(): Promise<void> {
   const contenders = CONTENDERS.filter((name) => name !== 'node_exporter' || nodeExporter);
   const times: Partial<Record<Contender, number[]>> = Object.fromEntries(contenders.map((name) => [name, []]));
   const seen: WorkerResult['seen'] = { native: [], scrape: NaN, naive: NaN, naiveLines: NaN };
+  const listeners: WorkerResult['listeners'] = { count: NaN, queue: NaN, limit: NaN };
   const scrapeCpuTotal = { user: 0, sys: 0 };
   const nativeStats = { recvCalls: [] as number[], bytes: [] as number[], userMs: [] as number[], sysMs: [] as number[], restarts: 0 };
 
@@ -258,8 +264,20 @@ async function main(): Promise<void> {
         nativeStats.userMs.push(used.user / 1000);
         nativeStats.sysMs.push(used.system / 1000);
         nativeStats.restarts += raw.restarts;
+        const sum = (values?: Uint32Array) => Array.from(values ?? [], Number).reduce((a, b) => a + b, 0);
+        Object.assign(listeners, { count: raw.listeners?.ports.length ?? 0, queue: sum(raw.listeners?.queues), limit: sum(raw.listeners?.limits) });
       }
       return ms;
+    },
+    async native_connections() {
+      const started = performance.now();
+      await reader.dump(connectionsRequest);
+      return performance.now() - started;
+    },
+    async native_listen() {
+      const started = performance.now();
+      await reader.dump(listenOnlyRequest);
+      return performance.now() - started;
     },
     async native_idle() {
       const started = performance.now();
@@ -336,6 +354,42 @@ async function main(): Promise<void> {
       ? { userMs: (nodeExporterCpuAfter.user - nodeExporterCpuBefore.user) / scrapes, sysMs: (nodeExporterCpuAfter.sys - nodeExporterCpuBefore.sys) / scrapes }
       : undefined;
 
+  // What the listeners cost, with less noise than one sample per round: sets of dumps run back to back.
+  const timeDump = async (dumpRequest: DumpRequest) => {
+    const started = performance.now();
+    await reader.dump(dumpRequest);
+    return performance.now() - started;
+  };
+  const emptyRequest = { states: 0, sport: 0, bytecode: new Uint8Array() };
+  const cost = { reference: [] as number[], withListeners: [] as number[], added: [] as number[], walk: [] as number[], empty: [] as number[], noise: [] as number[] };
+  await refreshIfOld(Math.max(5000, 4 * LISTENER_COST_SAMPLES * median(times.native ?? [0])));
+  for (let i = 0; i < LISTENER_COST_SAMPLES; i++) {
+    const set: Record<string, number> = {};
+    const order = [
+      ['reference', connectionsRequest],
+      ['withListeners', request],
+      ['walk', listenOnlyRequest],
+      ['empty', emptyRequest],
+      ['again', connectionsRequest],
+    ] as const;
+    for (const [name, dumpRequest] of i % 2 ? [...order].reverse() : order) set[name] = await timeDump(dumpRequest);
+    cost.reference.push(set.reference);
+    cost.withListeners.push(set.withListeners);
+    cost.walk.push(set.walk);
+    cost.empty.push(set.empty);
+    cost.noise.push(Math.abs(set.reference - set.again));
+    cost.added.push(set.withListeners - set.reference);
+  }
+  const listenerCost: WorkerResult['listenerCost'] = {
+    samples: LISTENER_COST_SAMPLES,
+    referenceMs: median(cost.reference),
+    withListenersMs: median(cost.withListeners),
+    addedMs: median(cost.added),
+    walkMs: median(cost.walk),
+    emptyMs: median(cost.empty),
+    noiseMs: median(cost.noise),
+  };
+
   // Where ss spends its time: one more run under bash's `time` (wall, user, kernel seconds).
   const ssTimes = await new Promise<string>((resolve, reject) => {
     const child = spawn('bash', ['-c', 'TIMEFORMAT="%3R %3U %3S"; time ss "$@" > /dev/null', 'bash', ...SS_ARGS], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -382,6 +436,8 @@ async function main(): Promise<void> {
       sysMs: median(nativeStats.sysMs),
       restarts: nativeStats.restarts,
     },
+    listeners,
+    listenerCost,
     eventLoop: { native: mergeHistograms(eldNative), naive: mergeHistograms(eldNaive) },
     rss: { startKb: rssStart, rounds: rssRounds, endKb: procStatusKb(sockmonPid, 'VmRSS'), hwmKb: procStatusKb(sockmonPid, 'VmHWM') },
     nodeExporterCpu,

@@ -55,12 +55,17 @@ bool ReadRecord(const uint8_t* payload, size_t payload_len, DiagRecord* out) {
   if (payload_len > attrs_at) ReadAttributes(payload + attrs_at, payload_len - attrs_at, out);
   out->sport = ntohs(msg.id.idiag_sport);
   out->cookie = uint64_t(msg.id.idiag_cookie[0]) | (uint64_t(msg.id.idiag_cookie[1]) << 32);
+  out->rqueue = msg.idiag_rqueue;
+  out->wqueue = msg.idiag_wqueue;
   if (msg.idiag_family == AF_INET) {
     static const uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     std::memcpy(out->peer, kMappedPrefix, sizeof(kMappedPrefix));
     std::memcpy(out->peer + 12, &msg.id.idiag_dst[0], 4);
+    std::memcpy(out->local, kMappedPrefix, sizeof(kMappedPrefix));
+    std::memcpy(out->local + 12, &msg.id.idiag_src[0], 4);
   } else if (msg.idiag_family == AF_INET6) {
     std::memcpy(out->peer, msg.id.idiag_dst, 16);
+    std::memcpy(out->local, msg.id.idiag_src, 16);
   } else {
     return false;
   }

@@ -15,6 +15,9 @@ struct DiagRecord {
   bool has_tcp_info; // the reply carried INET_DIAG_INFO (asked for, and a full socket)
   uint16_t sport;    // local port, host order
   uint8_t peer[16];  // peer address, IPv4 as ::ffff:a.b.c.d so v4-mapped peers fold onto it
+  uint8_t local[16]; // local address, in the same form (the family above tells an IPv4 socket from a v4-mapped one)
+  uint32_t rqueue;   // idiag_rqueue: for a LISTEN socket, connections waiting to be accepted
+  uint32_t wqueue;   // idiag_wqueue: for a LISTEN socket, its backlog (the accept queue's limit)
   uint64_t cookie;   // the kernel's socket cookie: unique, never reused
   uint32_t last_data_recv_ms;  // tcp_info.tcpi_last_data_recv: time since data last arrived
 };

@@ -8,11 +8,13 @@
 #include <exception>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 #include "diag_socket.h"
+#include "listen_table.h"
 #include "napi_errors.h"
 #include "socket_counts.h"
 
@@ -21,6 +23,7 @@ namespace sockmon {
 namespace {
 
 void ResetCounts(RecordSink& sink) { static_cast<SocketCounts&>(sink).Clear(); }
+void ResetListeners(RecordSink& sink) { static_cast<ListenTable&>(sink).Clear(); }
 
 // One dump's counts, copied out of the reader's counting state: a few entries per (peer, port, state).
 // A v4-mapped peer of an AF_INET6 socket and the same peer of an AF_INET socket share a group.
@@ -30,9 +33,11 @@ struct DumpResult {
   size_t idle_width = 0;
   uint64_t scanned = 0;
   uint64_t duplicates = 0;
+  ListenTable listeners;
   DumpStats stats;
 
-  void Merge(const SocketCounts& counts, const DumpStats& lane_stats) {
+  void Merge(const SocketCounts& counts, const ListenTable& lane_listeners, const DumpStats& lane_stats) {
+    listeners.Merge(lane_listeners);
     for (const auto& [key, group] : counts.counts()) {
       GroupCounts& into = groups[key];
       into.sockets += group.sockets;
@@ -65,17 +70,20 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
   // needed (IPv4 peers of a dual-stack listener are AF_INET6 sockets), and each request walks the kernel's
   // whole socket table, so the AF_INET6 walk runs on a second thread alongside the AF_INET one. The
   // counting state lives as long as the reader, so its tables keep their capacity between dumps.
-  void RunDump(const DumpRequest& request, const std::vector<uint32_t>& idle_bounds_ms, DumpResult& result) {
+  // With `listen`, each lane then dumps the listening sockets of the watched ports on the same socket and
+  // thread: that request walks only the kernel's listening table.
+  void RunDump(const DumpRequest& request, const DumpRequest* listen, const std::vector<uint32_t>& idle_bounds_ms, DumpResult& result) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw SysError{EBADF, "recvmsg"};
     for (Lane& lane : lanes_) {
       lane.counts.Reset(idle_bounds_ms);
+      lane.listeners.Clear();
       lane.stats = DumpStats{};
     }
     std::exception_ptr v6_error;
     auto dump_v6 = [&] {
       try {
-        lanes_[1].Dump(AF_INET6, request);
+        lanes_[1].Dump(AF_INET6, request, listen);
       } catch (...) {
         v6_error = std::current_exception();
       }
@@ -88,15 +96,15 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
     }
     std::exception_ptr v4_error;
     try {
-      lanes_[0].Dump(AF_INET, request);
+      lanes_[0].Dump(AF_INET, request, listen);
     } catch (...) {
       v4_error = std::current_exception();
     }
     if (v6.joinable()) v6.join();
     if (v4_error) std::rethrow_exception(v4_error);
     if (v6_error) std::rethrow_exception(v6_error);
-    result.Merge(lanes_[0].counts, lanes_[0].stats);
-    result.Merge(lanes_[1].counts, lanes_[1].stats);
+    result.Merge(lanes_[0].counts, lanes_[0].listeners, lanes_[0].stats);
+    result.Merge(lanes_[1].counts, lanes_[1].listeners, lanes_[1].stats);
   }
 
  private:
@@ -115,8 +123,12 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
   struct Lane {
     DiagSocket socket;
     SocketCounts counts;
+    ListenTable listeners;
     DumpStats stats;
-    void Dump(uint8_t family, const DumpRequest& request) { socket.Dump(family, request, counts, ResetCounts, stats); }
+    void Dump(uint8_t family, const DumpRequest& request, const DumpRequest* listen) {
+      socket.Dump(family, request, counts, ResetCounts, stats);
+      if (listen) socket.Dump(family, *listen, listeners, ResetListeners, stats);
+    }
   };
 
   std::mutex mutex_;
@@ -126,12 +138,14 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 
 class DumpWorker : public Napi::AsyncWorker {
  public:
-  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request, std::vector<uint32_t> idle_bounds_ms)
+  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request, std::optional<DumpRequest> listen,
+             std::vector<uint32_t> idle_bounds_ms)
       : Napi::AsyncWorker(env, "sockmon:dump"),
         deferred_(Napi::Promise::Deferred::New(env)),
         reader_(reader),
         reader_ref_(Napi::Persistent(reader_object)),
         request_(std::move(request)),
+        listen_(std::move(listen)),
         idle_bounds_ms_(std::move(idle_bounds_ms)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -139,7 +153,7 @@ class DumpWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      reader_->RunDump(request_, idle_bounds_ms_, result_);
+      reader_->RunDump(request_, listen_ ? &*listen_ : nullptr, idle_bounds_ms_, result_);
     } catch (const SysError& error) {
       error_ = error;
       SetError("dump failed");  // OnError builds the real Error from error_
@@ -175,6 +189,10 @@ class DumpWorker : public Napi::AsyncWorker {
     result.Set("counts", values);
     result.Set("live", live);
     if (request_.tcp_info) result.Set("idle", IdleGroups(env));
+    if (listen_) {
+      result.Set("listeners", Listeners(env));
+      result.Set("listenersDropped", double(result_.listeners.dropped()));
+    }
     result.Set("recvCalls", double(result_.stats.recv_calls));
     result.Set("bytes", double(result_.stats.bytes));
     result.Set("restarts", result_.stats.restarts);
@@ -202,6 +220,31 @@ class DumpWorker : public Napi::AsyncWorker {
     return result;
   }
 
+  // {families, addresses, ports, queues, limits}: listener i's address is addresses[i * 16 .. i * 16 + 15].
+  Napi::Object Listeners(Napi::Env env) {
+    const std::vector<ListenEntry>& entries = result_.listeners.entries();
+    const size_t n = entries.size();
+    auto families = Napi::Uint8Array::New(env, n);
+    auto addresses = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto queues = Napi::Uint32Array::New(env, n);
+    auto limits = Napi::Uint32Array::New(env, n);
+    for (size_t i = 0; i < n; ++i) {
+      families[i] = entries[i].family;
+      std::memcpy(addresses.Data() + i * 16, entries[i].local, 16);
+      ports[i] = entries[i].port;
+      queues[i] = entries[i].queue;
+      limits[i] = entries[i].limit;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("families", families);
+    result.Set("addresses", addresses);
+    result.Set("ports", ports);
+    result.Set("queues", queues);
+    result.Set("limits", limits);
+    return result;
+  }
+
   void OnError(const Napi::Error&) override { deferred_.Reject(MakeSysError(Env(), error_).Value()); }
 
  private:
@@ -209,12 +252,14 @@ class DumpWorker : public Napi::AsyncWorker {
   DiagReader* reader_;
   Napi::ObjectReference reader_ref_;  // keeps the reader (and its socket) alive while the dump runs
   DumpRequest request_;
+  std::optional<DumpRequest> listen_;
   std::vector<uint32_t> idle_bounds_ms_;
   DumpResult result_;
   SysError error_{0, ""};
 };
 
-// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array}): Promise<RawDump>
+// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array,
+//       listen?: {sport: number, bytecode: Uint8Array}}): Promise<RawDump>
 Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dump() takes a request object");
@@ -237,8 +282,24 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
     std::sort(idle_bounds_ms.begin(), idle_bounds_ms.end());
   }
   request.tcp_info = !idle_bounds_ms.empty();
+  std::optional<DumpRequest> listen;
+  Napi::Value listen_options = options.Get("listen");
+  if (listen_options.IsObject()) {
+    Napi::Object listen_object = listen_options.As<Napi::Object>();
+    Napi::Value listen_bytecode = listen_object.Get("bytecode");
+    if (!listen_object.Get("sport").IsNumber() || !listen_bytecode.IsTypedArray() ||
+        listen_bytecode.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "dump() request's listen needs sport (number) and bytecode (Uint8Array)");
+    }
+    constexpr uint32_t kListenState = 1u << 10;
+    listen.emplace();
+    listen->states = kListenState;
+    listen->sport = uint16_t(listen_object.Get("sport").As<Napi::Number>().Uint32Value());
+    auto listen_program = listen_bytecode.As<Napi::Uint8Array>();
+    listen->bytecode.assign(listen_program.Data(), listen_program.Data() + listen_program.ElementLength());
+  }
 
-  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(idle_bounds_ms));
+  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(listen), std::move(idle_bounds_ms));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

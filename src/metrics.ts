@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { ScrapeOptions, ScrapeResult, Scrapes, SnapshotTaker } from './scrape';
+import { registerListenMetrics } from './listen_metrics';
 import { VERSION } from './version';
 
 export interface MetricsOptions extends ScrapeOptions {
@@ -115,6 +116,8 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
       }),
     });
   }
+
+  registerListenMetrics(registry, (fill) => fromScrape((r) => fill(r.snapshot)));
 
   new Gauge({
     name: 'sockmon_build_info',

@@ -11,6 +11,24 @@ export interface DumpRequest {
   bytecode: Uint8Array;
   /** Idle-time bucket bounds (ms) for ESTABLISHED sockets; asks the kernel for tcp_info. Absent/empty = off. */
   idleBoundsMs?: Uint32Array;
+  /**
+   * Also dump the LISTEN sockets matching this (on the same sockets and threads, after the connections):
+   * the local-port prefilter and a ports-only filter program. Absent = no listeners.
+   */
+  listen?: { sport: number; bytecode: Uint8Array };
+}
+
+/** Listening sockets, one entry per (family, local address, port); SO_REUSEPORT groups are summed. */
+export interface ListenerArrays {
+  /** AF_INET (2) or AF_INET6 (10). */
+  families: Uint8Array;
+  /** 16 bytes per entry: the local address, IPv4 as ::ffff:a.b.c.d. */
+  addresses: Uint8Array;
+  ports: Uint16Array;
+  /** idiag_rqueue: connections waiting to be accepted. */
+  queues: Uint32Array;
+  /** idiag_wqueue: the backlog. */
+  limits: Uint32Array;
 }
 
 /** Groups keyed by (peer, local port): entry i of each array is one group. */
@@ -35,6 +53,9 @@ export interface RawDump {
   live: Uint32Array;
   /** With idleBoundsMs: ESTABLISHED sockets by idle time, group i's bucket b at buckets[i * (bounds + 1) + b]. */
   idle?: PeerPortArrays & { buckets: Uint32Array };
+  /** With `listen`: the listeners, and how many listening sockets the native table's cap left out. */
+  listeners?: ListenerArrays;
+  listenersDropped?: number;
   recvCalls: number;
   bytes: number;
   restarts: number;
@@ -101,5 +122,10 @@ export function checkDumpRequest(request: DumpRequest): void {
   if (!(request.bytecode instanceof Uint8Array)) throw new TypeError('bytecode must be a Uint8Array');
   if (request.idleBoundsMs !== undefined && !(request.idleBoundsMs instanceof Uint32Array)) {
     throw new TypeError('idleBoundsMs must be a Uint32Array');
+  }
+  if (request.listen !== undefined) {
+    const { sport, bytecode } = request.listen;
+    if (!Number.isInteger(sport) || sport < 0 || sport > 65535) throw new TypeError(`listen.sport must be a port number or 0, got ${sport}`);
+    if (!(bytecode instanceof Uint8Array)) throw new TypeError('listen.bytecode must be a Uint8Array');
   }
 }

@@ -1,13 +1,25 @@
 // `sockmon snapshot` output: a table like an operator's `ss` check, or the JSON contract.
 import type { StateName } from './filter';
+import { listenerEndpoint } from './listeners';
 import type { Snapshot } from './snapshot';
 
 export function snapshotJson(snapshot: Snapshot): string {
   const connections = snapshot.connections.map((c) => ({ peer: c.peer, local_port: c.localPort, state: c.state, count: c.count }));
-  return JSON.stringify({ scanned: snapshot.scanned, connections });
+  const listeners = snapshot.listeners.map((l) => ({ address: l.address, local_port: l.localPort, queue: l.queue, limit: l.limit }));
+  return JSON.stringify({ scanned: snapshot.scanned, connections, listeners });
 }
 
-/** One row per (peer, local port), one column per watched state. */
+/** Lays out rows under a header: the first column left-aligned, the others (numbers) right-aligned. */
+function table(header: string[], cells: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  return [header, ...cells].map(line);
+}
+
+/**
+ * The listeners of the watched ports first (as `ss -lt` shows their LISTEN lines: the accept queue and its
+ * limit), then one row per (peer, local port), one column per watched state.
+ */
 export function snapshotTable(snapshot: Snapshot, states: readonly StateName[]): string {
   const rows = new Map<string, { peer: string; port: number; counts: Map<StateName, number> }>();
   for (const c of snapshot.connections) {
@@ -16,11 +28,9 @@ export function snapshotTable(snapshot: Snapshot, states: readonly StateName[]):
     row.counts.set(c.state, c.count);
     rows.set(key, row);
   }
-  const header = ['peer', 'local_port', ...states];
+  const listeners = snapshot.listeners.map((l) => [listenerEndpoint(l), String(l.queue), String(l.limit)]);
+  const listenLines = listeners.length ? [...table(['listening', 'queue', 'limit'], listeners), ''] : [];
   const cells = [...rows.values()].map((row) => [row.peer, String(row.port), ...states.map((s) => String(row.counts.get(s) ?? 0))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  // Text columns left-aligned, numbers right-aligned.
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
   const footer = `${rows.size} peer/port pairs, ${snapshot.scanned} sockets scanned in ${(snapshot.durationSeconds * 1000).toFixed(1)} ms`;
-  return [line(header), ...cells.map(line), footer].join('\n');
+  return [...listenLines, ...table(['peer', 'local_port', ...states], cells), footer].join('\n');
 }

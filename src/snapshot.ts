@@ -1,6 +1,7 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
+import { Listener, listenRequest, toListeners } from './listeners';
 import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
 export interface Connection {
@@ -28,6 +29,10 @@ export interface Snapshot {
   scanned: number;
   /** One entry per (peer, local port, watched state) with a non-zero count, ordered by peer, port, state. */
   connections: Connection[];
+  /** The listening sockets of the watched ports (any peer), ordered by port and address. */
+  listeners: Listener[];
+  /** Listening sockets beyond the native table's cap, left out of `listeners`. */
+  listenersDropped: number;
   /** How long the dump took. */
   durationSeconds: number;
   raw: Pick<RawDump, 'duplicates' | 'recvCalls' | 'bytes' | 'restarts'>;
@@ -60,7 +65,7 @@ const LIVE_STATES: StateName[] = ['established', 'syn_sent', 'fin_wait1', 'fin_w
 
 /**
  * The kernel request for a watch: states in the mask (plus every live state when churn is derived from
- * live counts), ports and CIDRs in the filter program.
+ * live counts), ports and CIDRs in the filter program; then the listeners of the watched ports.
  */
 export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleBoundsSeconds?: number[] } = {}): DumpRequest {
   const request: DumpRequest = {
@@ -68,6 +73,7 @@ export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleB
     // With one port the kernel's exact-match prefilter skips other sockets before running the program.
     sport: watch.ports.length === 1 ? watch.ports[0] : 0,
     bytecode: compileFilter(watch),
+    listen: listenRequest(watch),
   };
   if (options.idleBoundsSeconds?.length) request.idleBoundsMs = Uint32Array.from(options.idleBoundsSeconds, (s) => s * 1000);
   return request;
@@ -213,6 +219,8 @@ export class SnapshotSource {
     const snapshot: Snapshot = {
       scanned: raw.scanned,
       connections: toConnections(raw, this.watch.states),
+      listeners: raw.listeners ? toListeners(raw.listeners) : [],
+      listenersDropped: raw.listenersDropped ?? 0,
       durationSeconds,
       raw: { duplicates, recvCalls, bytes, restarts },
     };

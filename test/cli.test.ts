@@ -72,21 +72,26 @@ describe('cli: sockmon snapshot on real sockets', () => {
         { peer: '127.0.0.115', local_port: port, state: 'established', count: 1 },
         { peer: '127.0.0.115', local_port: port, state: 'time_wait', count: 3 },
       ],
+      // The listener is reported whatever the CIDRs: its peer is the wildcard. Node's default backlog is 511.
+      listeners: [{ address: '::', local_port: port, queue: 0, limit: 511 }],
     });
   });
 
-  it('prints a table with one column per watched state, taking flags from SOCKMON_* variables', () => {
+  it('prints the listener, then a table with one column per watched state, taking flags from SOCKMON_* variables', () => {
     const { status, stdout } = runCli(['snapshot', '--state', 'established', '--state', 'time_wait,close_wait'], {
       SOCKMON_CIDR: '127.0.0.96/27',
       SOCKMON_PORT: String(port),
     });
     assert.equal(status, 0);
     const lines = stdout.trimEnd().split('\n');
-    assert.deepEqual(lines.slice(0, 3).map((l) => l.split(/\s+/)), [
+    assert.deepEqual(lines.slice(0, 6).map((l) => l.split(/\s+/)), [
+      ['listening', 'queue', 'limit'],
+      [`[::]:${port}`, '0', '511'],
+      [''],
       ['peer', 'local_port', 'established', 'time_wait', 'close_wait'],
       ['127.0.0.114', String(port), '2', '0', '0'],
       ['127.0.0.115', String(port), '1', '3', '0'],
     ]);
-    assert.match(lines[3], /^2 peer\/port pairs, 6 sockets scanned in [\d.]+ ms$/);
+    assert.match(lines[6], /^2 peer\/port pairs, 6 sockets scanned in [\d.]+ ms$/);
   });
 });

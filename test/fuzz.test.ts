@@ -8,7 +8,7 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SECONDS = Number(process.env.SOCKMON_FUZZ_SECONDS ?? 60);
-const SOURCES = ['native/fuzz/diag_parse_fuzzer.cc', 'native/diag_parse.cc', 'native/socket_counts.cc', 'native/peer_matcher.cc'];
+const SOURCES = ['native/fuzz/diag_parse_fuzzer.cc', 'native/diag_parse.cc', 'native/socket_counts.cc', 'native/listen_table.cc', 'native/peer_matcher.cc'];
 
 describe('fuzz: the netlink parser under libFuzzer, ASan and UBSan', function () {
   this.timeout((SECONDS + 120) * 1000);

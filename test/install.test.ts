@@ -26,7 +26,7 @@ describe('install: sockmon as a systemd service', () => {
     const cli = path.join(destdir, execStart[2]);
     assert.ok(existsSync(cli), `${cli} exists`);
     const out = execFileSync(process.execPath, [cli, 'snapshot', '--json', '--cidr', '127.0.0.1', '--port', '1'], { encoding: 'utf8' });
-    assert.deepEqual(Object.keys(JSON.parse(out)), ['scanned', 'connections']);
+    assert.deepEqual(Object.keys(JSON.parse(out)), ['scanned', 'connections', 'listeners']);
   });
 
   it('installs the defaults file once, keeping an operator\'s edits on reinstall', () => {

@@ -67,6 +67,27 @@ describe('metrics: the exporter contract', () => {
     assert.deepEqual(connections(recovered), { '203.0.113.115 80 established': 3 });
   });
 
+  it('exports each listener\'s queue and limit, a listener that went away and a failed dump leaving no series', async () => {
+    const listeners = [
+      { address: '0.0.0.0', port: 80, queue: 7, limit: 8 },
+      { address: '::', port: 80, queue: 0, limit: 511 },
+      { address: '::ffff:203.0.113.10', port: 8080, queue: 1, limit: 4096 },
+    ];
+    const failure = Object.assign(new Error('recvmsg ENOBUFS'), { code: 'ENOBUFS' });
+    const { scrape } = setup([{ groups: [], listeners, listenersDropped: 2 }, { groups: [], listeners: listeners.slice(1) }, failure]);
+    const queues = (samples: ReturnType<typeof parseSamples>) => seriesOf(samples, 'sockmon_tcp_listen_queue', ['address', 'local_port']);
+    const first = await scrape();
+    assert.deepEqual(queues(first), { '0.0.0.0 80': 7, ':: 80': 0, '::ffff:203.0.113.10 8080': 1 });
+    assert.deepEqual(seriesOf(first, 'sockmon_tcp_listen_queue_limit', ['address', 'local_port']), { '0.0.0.0 80': 8, ':: 80': 511, '::ffff:203.0.113.10 8080': 4096 });
+    assert.equal(value(first, 'sockmon_tcp_listeners_dropped'), 2);
+    const second = await scrape();
+    assert.deepEqual(queues(second), { ':: 80': 0, '::ffff:203.0.113.10 8080': 1 });
+    assert.equal(value(second, 'sockmon_tcp_listeners_dropped'), 0);
+    const failed = await scrape();
+    assert.deepEqual(queues(failed), {});
+    assert.deepEqual(seriesOf(failed, 'sockmon_tcp_listen_queue_limit', ['address', 'local_port']), {});
+  });
+
   it('keeps an emptied series at 0 and folds peers beyond --max-peers', async () => {
     const { scrape, advance } = setup(
       [

@@ -70,6 +70,23 @@ describe('native: dumping real sockets from the kernel', () => {
     assert.deepEqual(rows(snapshot.connections), expected);
   });
 
+  it('reports the listeners of the watched ports whatever the CIDRs, with their queue and backlog', async () => {
+    // The CIDR matches no peer at all: a listener's peer is the wildcard, and only the ports select listeners.
+    const watch = { cidrs: [parseCidr('192.0.2.0/24')], ports: [port, dualPort], states: ESTAB_TW };
+    const snapshot = await new SnapshotSource(reader, watch).take();
+    assert.deepEqual(snapshot.connections, []);
+    // Node listens with a backlog of 511; this process accepts everything at once, so nothing waits.
+    const expected = [
+      { address: '127.0.0.1', localPort: port, queue: 0, limit: 511 },
+      { address: '::', localPort: dualPort, queue: 0, limit: 511 },
+    ];
+    assert.deepEqual(snapshot.listeners, dualPort < port ? expected.reverse() : expected);
+    assert.equal(snapshot.listenersDropped, 0);
+    // Without the listen part of the request, no listener dump at all.
+    const raw = await reader.dump({ ...dumpRequest(watch), listen: undefined });
+    assert.equal(raw.listeners, undefined);
+  });
+
   it('shares one socket between concurrent dumps without EBUSY', async () => {
     const request = dumpRequest({ cidrs: [parseCidr('127.0.0.96/27')], ports: [port], states: ESTAB_TW });
     const dumps = await Promise.all(Array.from({ length: 8 }, () => reader.dump(request)));
@@ -114,6 +131,28 @@ describe('native: the close watcher on real sockets', () => {
       assert.equal(watcher.take().closed.length, 0, 'a second take starts from nothing');
     } finally {
       watcher.close();
+    }
+  });
+});
+
+describe('native: the listener table is bounded', () => {
+  const population = new Population();
+  const LISTENERS = 300; // beyond the native table's 256 address/port pairs
+
+  after(() => population.close());
+
+  it('reports 256 listeners of a watched port and counts the rest as dropped', async function () {
+    this.timeout(30_000);
+    const port = await population.listen('127.0.1.0');
+    for (let i = 1; i < LISTENERS; i++) await population.listen(`127.0.${1 + (i >> 8)}.${i & 255}`, port);
+    const reader = new (loadNative().DiagReader)();
+    try {
+      const snapshot = await new SnapshotSource(reader, { cidrs: [], ports: [port], states: ESTAB_TW }).take();
+      assert.equal(snapshot.listeners.length, 256);
+      assert.equal(snapshot.listenersDropped, LISTENERS - 256);
+      assert.ok(snapshot.listeners.every((l) => l.localPort === port && l.limit === 511));
+    } finally {
+      reader.close();
     }
   });
 });

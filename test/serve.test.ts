@@ -44,6 +44,9 @@ describe('serve: the exporter process', () => {
       [`127.0.0.115 ${port} time_wait`]: 1,
     });
     assert.deepEqual(seriesOf(samples, 'sockmon_up', []), { '': 1 });
+    // The listener of the watched port, whatever the CIDR; Node listens with a backlog of 511.
+    assert.deepEqual(seriesOf(samples, 'sockmon_tcp_listen_queue', ['address', 'local_port']), { [`127.0.0.1 ${port}`]: 0 });
+    assert.deepEqual(seriesOf(samples, 'sockmon_tcp_listen_queue_limit', ['address', 'local_port']), { [`127.0.0.1 ${port}`]: 511 });
   });
 
   it('has a landing page linking the telemetry path, 404 elsewhere, 405 for other methods', async () => {
@@ -58,7 +61,7 @@ describe('serve: the exporter process', () => {
     assert.equal(head.status, 200);
   });
 
-  it('produces a scrape that promtool check metrics accepts', async function () {
+  it('produces a scrape (with listeners) that promtool check metrics accepts', async function () {
     if (spawnSync('promtool', ['--version']).error) {
       if (process.env.CI) throw new Error('promtool is missing (apt-get install prometheus)');
       this.skip();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseCidr, StateName } from '../src/filter';
+import { compileFilter, parseCidr, StateName } from '../src/filter';
 import { dumpRequest, SnapshotSource } from '../src/snapshot';
 import { FakeReader } from './helpers/fakes';
 
@@ -33,8 +33,13 @@ describe('snapshot: one dump, shared', () => {
   });
 
   it('asks the kernel for the watched states, with the exact-port prefilter only when one port is watched', () => {
-    assert.deepEqual({ ...dumpRequest(watch), bytecode: undefined }, { states: 0x42, sport: 80, bytecode: undefined });
+    const request = dumpRequest(watch);
+    assert.deepEqual({ ...request, bytecode: undefined, listen: undefined }, { states: 0x42, sport: 80, bytecode: undefined, listen: undefined });
     assert.equal(dumpRequest({ ...watch, ports: [80, 8080] }).sport, 0);
+    // The listeners of the watched ports, whatever their peer: the program tests the port only.
+    assert.equal(request.listen?.sport, 80);
+    assert.deepEqual(request.listen?.bytecode, compileFilter({ ports: [80], cidrs: [] }));
+    assert.equal(dumpRequest({ ...watch, ports: [80, 8080] }).listen?.sport, 0);
   });
 
   it('passes a failed dump on to every caller that shared it', async () => {
