@@ -40,6 +40,7 @@ const watchOptions = {
 const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
   'web.config.file': { type: 'string', describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format', coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })) },
+  'web.disable-exporter-metrics': { type: 'boolean', default: false, describe: 'leave out the process_* and nodejs_* metrics of the exporter itself' },
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
   'max-peers': {
     type: 'string',
@@ -69,7 +70,7 @@ const serveOptions = {
   },
 } as const;
 
-const BOOLEAN_FLAGS = ['churn', 'idle', 'json'];
+const BOOLEAN_FLAGS = ['churn', 'idle', 'json', 'web.disable-exporter-metrics'];
 
 interface WatchArgs {
   cidr?: Cidr[];
@@ -99,6 +100,7 @@ interface ServeArgs extends WatchArgs {
   'web.listen-address': ReturnType<typeof parseListenAddress>;
   'web.telemetry-path': string;
   'web.config.file'?: { file: string; config: WebConfig };
+  'web.disable-exporter-metrics': boolean;
   'max-peers': number;
   retention: number;
   'log.level': LogLevel;
@@ -126,9 +128,11 @@ async function serve(args: ServeArgs): Promise<void> {
     log,
     churn: args.churn,
     idleBoundsSeconds,
+    exporterMetrics: !args['web.disable-exporter-metrics'],
   });
   const webConfig = args['web.config.file'];
-  const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config });
+  const about = { version: VERSION, cidrs: watch.cidrs.map(formatCidr), ports: watch.ports, states: watch.states };
+  const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config, about });
   const reloader = webConfig ? new WebConfigReloader(webConfig.file, server, log) : undefined;
   if (webConfig) reloader?.start(webConfig.config);
   // SIGHUP (systemctl reload) re-reads what can change at runtime: the web config.

@@ -10,6 +10,8 @@ export interface MetricsOptions extends ScrapeOptions {
   churn?: boolean;
   /** Export the idle-time distribution with these bounds in seconds (the snapshots carry idle data). */
   idleBoundsSeconds?: number[];
+  /** Export prom-client's process_* and nodejs_* metrics (off: --web.disable-exporter-metrics). */
+  exporterMetrics?: boolean;
 }
 
 export function createRegistry(source: SnapshotTaker, options: MetricsOptions): Registry {
@@ -132,11 +134,13 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     registers: [registry],
     collect: fromScrape((r) => duration.set((performance.now() - r.startedAt) / 1000)),
   });
-  collectDefaultMetrics({ register: registry });
-  // These gauges sum nodejs_active_{handles,requests,resources}{type} under a counter's `_total` suffix,
-  // which `promtool check metrics` rightly flags; the per-type gauges stay.
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-    registry.removeSingleMetric(name);
+  if (options.exporterMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // These gauges sum nodejs_active_{handles,requests,resources}{type} under a counter's `_total` suffix,
+    // which `promtool check metrics` rightly flags; the per-type gauges stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
   }
   // The first dump sets the baseline of the opened counters: take it at start, not at the first scrape.
   if (options.churn) void scrape();

@@ -1,5 +1,6 @@
-// The HTTP side: a landing page at /, the metrics at the telemetry path, 404 elsewhere; TLS and basic
-// authentication from the web config; limits that keep slow or idle clients from crowding out a scrape.
+// The HTTP side: a landing page at /, the metrics at the telemetry path (text or OpenMetrics, gzipped when
+// asked), health and readiness as Prometheus answers them, 404 elsewhere; TLS and basic authentication from
+// the web config; limits that keep slow or idle clients from crowding out a scrape.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,8 @@ import type { Registry } from 'prom-client';
 import { BasicAuth, PasswordChecker } from './auth';
 import { ConnectionGuard, ConnectionLimits } from './connections';
 import { UsageError } from './errors';
+import { acceptsGzip, CONTENT_TYPES, Format, negotiateFormat, openMetricsView, Rendered } from './exposition';
+import { About, landingPage } from './landing';
 import type { Logger } from './log';
 import { clientCertAllowed, tlsServerOptions, WebConfig } from './webconfig';
 
@@ -52,9 +55,10 @@ export interface ServerOptions {
   log: Logger;
   webConfig?: WebConfig;
   limits?: Partial<HttpLimits>;
+  /** Shown on the landing page. */
+  about?: About;
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const TEXT = 'text/plain; charset=utf-8';
 
 export class ExporterServer {
@@ -64,11 +68,14 @@ export class ExporterServer {
   private auth: BasicAuth;
   private webConfig: WebConfig | undefined;
   private readonly landingPage: string;
-  /** The scrape being rendered: requests that arrive meanwhile share it, so scrapes in flight cost one. */
-  private rendering: Promise<string> | undefined;
+  /** The scrape being rendered, per format: requests that arrive meanwhile share it, so scrapes in flight cost one. */
+  private readonly rendering = new Map<Format, Promise<Rendered>>();
+  private readonly registries: Record<Format, Pick<Registry, 'metrics'>>;
+  /** Set by close(): /-/ready answers 503 from then on. */
+  private stopping = false;
 
   constructor(
-    private readonly registry: Registry,
+    registry: Registry,
     private readonly options: ServerOptions,
   ) {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -92,12 +99,8 @@ export class ExporterServer {
     this.connections = new ConnectionGuard(limits);
     this.connections.attach(this.server);
     this.server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
-    const path = escapeHtml(options.telemetryPath);
-    this.landingPage = `<!DOCTYPE html>
-<html><head><title>sockmon</title></head>
-<body><h1>sockmon</h1><p>TCP connections of the load balancer's proxy peers, read from the kernel.</p>
-<p><a href="${path}">Metrics</a></p></body></html>
-`;
+    this.landingPage = landingPage(options.telemetryPath, options.about);
+    this.registries = { text: registry, openmetrics: openMetricsView(registry) };
   }
 
   listen(port: number, host: string | undefined): Promise<AddressInfo> {
@@ -128,6 +131,7 @@ export class ExporterServer {
 
   /** Stops accepting; in-flight requests get `graceMs` before their connections are cut. */
   close(graceMs: number): Promise<void> {
+    this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.passwords.close();
     this.server.closeIdleConnections();
@@ -136,7 +140,7 @@ export class ExporterServer {
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const send = (status: number, type: string, body: string, headers: http.OutgoingHttpHeaders = {}) => {
+    const send = (status: number, type: string, body: string | Buffer, headers: http.OutgoingHttpHeaders = {}) => {
       response.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
@@ -153,20 +157,35 @@ export class ExporterServer {
     const pathname = (request.url ?? '/').split('?')[0];
     if (pathname === this.options.telemetryPath) {
       try {
-        return send(200, this.registry.contentType, await this.connections.protect(request.socket, () => this.render()));
+        const format = negotiateFormat(request.headers.accept);
+        const gzip = acceptsGzip(request.headers['accept-encoding']);
+        const body = await this.connections.protect(request.socket, async () => {
+          const rendered = await this.render(format);
+          return gzip ? rendered.gzip() : rendered.body;
+        });
+        const headers: http.OutgoingHttpHeaders = { Vary: 'Accept, Accept-Encoding', ...(gzip && { 'Content-Encoding': 'gzip' }) };
+        return send(200, CONTENT_TYPES[format], body, headers);
       } catch (error) {
         this.options.log.error('collecting metrics failed', { err: (error as Error).message });
         return send(500, TEXT, 'Internal Server Error\n');
       }
     }
     if (pathname === '/') return send(200, 'text/html; charset=utf-8', this.landingPage);
+    // As Prometheus' own: healthy while it answers at all; ready once listening (the netlink sockets and the
+    // close watcher are opened before that, so a scrape gets an answer) and until it starts to stop.
+    if (pathname === '/-/healthy') return send(200, TEXT, 'sockmon is Healthy.\n');
+    if (pathname === '/-/ready') return this.stopping ? send(503, TEXT, 'sockmon is stopping.\n') : send(200, TEXT, 'sockmon is Ready.\n');
     return send(404, TEXT, 'Not Found\n');
   }
 
-  private render(): Promise<string> {
-    this.rendering ??= this.registry.metrics().finally(() => {
-      this.rendering = undefined;
-    });
-    return this.rendering;
+  /** The render in flight for `format`, or a new one. */
+  private render(format: Format): Promise<Rendered> {
+    let rendering = this.rendering.get(format);
+    if (!rendering) {
+      rendering = this.registries[format].metrics().then((text) => new Rendered(format, text));
+      this.rendering.set(format, rendering);
+      void rendering.finally(() => this.rendering.delete(format)).catch(() => {});
+    }
+    return rendering;
   }
 }
