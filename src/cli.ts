@@ -4,7 +4,7 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
 import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from './filter';
-import { checkBooleanValues, eachValue, oneValue, parseBuckets, parseDuration, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
+import { checkBooleanValues, eachValue, oneValue, parseBuckets, parseDuration, parseInterval, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
 import { Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
@@ -12,6 +12,7 @@ import { snapshotJson, snapshotTable } from './report';
 import { ExporterServer, parseListenAddress } from './server';
 import { WebConfigReloader } from './reload';
 import { closeWatcherOptions, SnapshotSource } from './snapshot';
+import { SnapshotWatch } from './watch';
 import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
 import { loadWebConfig, WebConfig } from './webconfig';
@@ -25,11 +26,13 @@ const MAX_PEERS_LIMIT = 100_000;
 const MAX_RETENTION_MS = 7 * 24 * 3_600_000;
 
 const watchOptions = {
-  cidr: { type: 'array', string: true, defaultDescription: DEFAULT_CIDRS.join(' '), describe: 'peer network to watch (repeatable)', coerce: eachValue('cidr', parseCidr) },
-  port: { type: 'array', string: true, defaultDescription: DEFAULT_PORTS.join(' '), describe: 'local port to watch (repeatable)', coerce: eachValue('port', parsePort) },
+  // nargs 1: one value per occurrence, so that `sockmon --port 80 snapshot` leaves the command alone.
+  cidr: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_CIDRS.join(' '), describe: 'peer network to watch (repeatable)', coerce: eachValue('cidr', parseCidr) },
+  port: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_PORTS.join(' '), describe: 'local port to watch (repeatable)', coerce: eachValue('port', parsePort) },
   state: {
     type: 'array',
     string: true,
+    nargs: 1,
     defaultDescription: DEFAULT_STATES.join(' '),
     describe: 'TCP state to watch (repeatable; node_exporter names, or all)',
     coerce: (values: unknown[]) => eachValue('state', parseState)(values).flat(),
@@ -85,15 +88,46 @@ function watchOf(args: WatchArgs): Watch {
   return { cidrs, ports: [...new Set(ports)], states: [...new Set(states)] };
 }
 
-async function snapshot(args: WatchArgs & { json: boolean }): Promise<void> {
+/** The close watcher's receive buffer when no --churn.receive-buffer applies (snapshot --watch). */
+const DEFAULT_RECEIVE_BUFFER = 4 << 20;
+
+interface SnapshotArgs extends WatchArgs {
+  json: boolean;
+  watch?: number;
+}
+
+async function snapshot(args: SnapshotArgs): Promise<void> {
   const watch = watchOf(args);
-  const source = new SnapshotSource(new (loadNative().DiagReader)(), watch);
-  try {
-    const result = await source.take();
-    process.stdout.write((args.json ? snapshotJson(result) : snapshotTable(result, watch.states)) + '\n');
-  } finally {
-    source.close();
+  const native = loadNative();
+  if (args.watch === undefined) {
+    const source = new SnapshotSource(new native.DiagReader(), watch);
+    try {
+      const result = await source.take();
+      process.stdout.write((args.json ? snapshotJson(result) : snapshotTable(result, watch.states)) + '\n');
+    } finally {
+      source.close();
+    }
+    return;
   }
+  // With a close watcher when it can run: opened and closed per peer between refreshes.
+  const closeWatcher = () => new native.CloseWatcher(closeWatcherOptions(watch, DEFAULT_RECEIVE_BUFFER));
+  let source: SnapshotSource;
+  let noChurnReason: string | undefined;
+  try {
+    source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher });
+  } catch (error) {
+    noChurnReason = `the close watcher cannot run: ${(error as Error).message}`;
+    source = new SnapshotSource(new native.DiagReader(), watch);
+  }
+  const command = ['sockmon', ...hideBin(process.argv)].join(' ');
+  const watcher = new SnapshotWatch(source, { intervalSeconds: args.watch, states: watch.states, command, noChurnReason, out: process.stdout });
+  // Ctrl-C ends it, as it ends `watch`: a clean exit, the netlink sockets closed.
+  const stop = () => watcher.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await watcher.run();
+  source.close();
+  process.stdout.write('\n');
 }
 
 interface ServeArgs extends WatchArgs {
@@ -108,6 +142,19 @@ interface ServeArgs extends WatchArgs {
   'churn.receive-buffer': number;
   idle: boolean;
   'idle.buckets': number[];
+}
+
+/** Why listening failed, in one line naming the flag and its value. */
+function listenFailure(host: string | undefined, port: number, error: NodeJS.ErrnoException): string {
+  const value = `${host?.includes(':') ? `[${host}]` : (host ?? '')}:${port}`;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EADDRNOTAVAIL: 'address not available on this host',
+    EACCES: 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)',
+    ENOTFOUND: `cannot resolve host "${host}"`,
+    EAI_AGAIN: `cannot resolve host "${host}" (temporary failure)`,
+  };
+  return `--web.listen-address "${value}": ${reasons[error.code ?? ''] ?? error.message}${error.code ? ` (${error.code})` : ''}`;
 }
 
 /** In-flight scrapes get this long to finish after SIGTERM before their connections are cut. */
@@ -141,7 +188,9 @@ async function serve(args: ServeArgs): Promise<void> {
     else log.info('SIGHUP: no --web.config.file, nothing to reload');
   });
   const { host, port } = args['web.listen-address'];
-  const address = await server.listen(port, host);
+  const address = await server.listen(port, host).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(listenFailure(host, port, error));
+  });
   const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   log.info('listening', {
     address: listening,
@@ -191,11 +240,26 @@ export function buildParser(argv: string[]): Argv {
     .command(
       'snapshot',
       'dump the watched connections once and print them',
-      (y) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
-      (args) => snapshot(args as unknown as WatchArgs & { json: boolean }),
+      (y) =>
+        y
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' })
+          .option('watch', {
+            type: 'string',
+            describe: 'redraw the table every SECONDS (0.1 to 3600) with what opened and closed per peer, until Ctrl-C',
+            coerce: oneValue('watch', parseInterval),
+          })
+          .check((args) => {
+            if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
+            return true;
+          }),
+      (args) => snapshot(args as unknown as SnapshotArgs),
     )
     .help()
+    .alias('h', 'help')
     .fail((message, error) => {
+      // yargs' words for a flag given without its value (nargs 1): say it as the other errors do.
+      const missing = /^Not enough arguments following: (\S+)$/.exec(message ?? '');
+      if (missing) message = `--${missing[1]} needs a value`;
       throw error ?? new UsageError(message);
     });
 }

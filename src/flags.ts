@@ -65,3 +65,10 @@ export function parseBuckets(text: string): number[] {
   if (bounds.some((bound, i) => i > 0 && bound <= bounds[i - 1])) throw new UsageError(`invalid buckets "${text}" (ascending seconds)`);
   return bounds;
 }
+
+/** Seconds between refreshes of `snapshot --watch`: 0.1 (a dump takes milliseconds to ~150 ms) to 3600. */
+export function parseInterval(text: string): number {
+  const seconds = /^\d{1,4}(\.\d{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= 0.1 && seconds <= 3600)) throw new UsageError(`invalid interval "${text}" (seconds, 0.1 to 3600)`);
+  return seconds;
+}

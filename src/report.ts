@@ -16,21 +16,36 @@ function table(header: string[], cells: string[][]): string[] {
   return [header, ...cells].map(line);
 }
 
+/** Columns added after the state columns (`snapshot --watch`: what changed since the previous refresh). */
+export interface ExtraColumns {
+  names: string[];
+  /** Rows to show even without a connection now (peers whose connections all closed). */
+  rows: { peer: string; localPort: number }[];
+  values(peer: string, localPort: number): string[];
+}
+
 /**
  * The listeners of the watched ports first (as `ss -lt` shows their LISTEN lines: the accept queue and its
  * limit), then one row per (peer, local port), one column per watched state.
  */
-export function snapshotTable(snapshot: Snapshot, states: readonly StateName[]): string {
+export function snapshotTable(snapshot: Snapshot, states: readonly StateName[], extra?: ExtraColumns): string {
   const rows = new Map<string, { peer: string; port: number; counts: Map<StateName, number> }>();
-  for (const c of snapshot.connections) {
-    const key = `${c.peer}|${c.localPort}`;
-    const row = rows.get(key) ?? { peer: c.peer, port: c.localPort, counts: new Map() };
-    row.counts.set(c.state, c.count);
+  const rowOf = (peer: string, port: number) => {
+    const key = `${peer}|${port}`;
+    const row = rows.get(key) ?? { peer, port, counts: new Map() };
     rows.set(key, row);
-  }
+    return row;
+  };
+  for (const c of snapshot.connections) rowOf(c.peer, c.localPort).counts.set(c.state, c.count);
+  for (const r of extra?.rows ?? []) rowOf(r.peer, r.localPort);
   const listeners = snapshot.listeners.map((l) => [listenerEndpoint(l), String(l.queue), String(l.limit)]);
   const listenLines = listeners.length ? [...table(['listening', 'queue', 'limit'], listeners), ''] : [];
-  const cells = [...rows.values()].map((row) => [row.peer, String(row.port), ...states.map((s) => String(row.counts.get(s) ?? 0))]);
+  const cells = [...rows.values()].map((row) => [
+    row.peer,
+    String(row.port),
+    ...states.map((s) => String(row.counts.get(s) ?? 0)),
+    ...(extra?.values(row.peer, row.port) ?? []),
+  ]);
   const footer = `${rows.size} peer/port pairs, ${snapshot.scanned} sockets scanned in ${(snapshot.durationSeconds * 1000).toFixed(1)} ms`;
-  return [...listenLines, ...table(['peer', 'local_port', ...states], cells), footer].join('\n');
+  return [...listenLines, ...table(['peer', 'local_port', ...states, ...(extra?.names ?? [])], cells), footer].join('\n');
 }

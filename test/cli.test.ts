@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Population } from './helpers/population';
 import { runCli } from './helpers/cli';
 
@@ -37,6 +38,15 @@ describe('cli: bad input', () => {
     [['serve', '--churn=maybe'], /--churn: invalid value "maybe" \(true or false\)/],
     [['serve'], /--churn: invalid value "" \(true or false\)/, { SOCKMON_CHURN: '' }],
     [['serve'], /--idle: invalid value "yes"/, { SOCKMON_IDLE: 'yes' }],
+    [['serve', '--web.disable-exporter-metrics=no'], /--web.disable-exporter-metrics: invalid value "no"/],
+    // One value per occurrence: a second word is not another CIDR (nor the command).
+    [['snapshot', '--cidr', '203.0.113.0/24', '198.51.100.0/24'], /Unknown argument: 198.51.100.0\/24/],
+    [['snapshot', '--watch', '0'], /--watch: invalid interval "0" \(seconds, 0.1 to 3600\)/],
+    [['snapshot', '--watch', '0.05'], /--watch: invalid interval "0.05"/],
+    [['snapshot', '--watch', '3601'], /--watch: invalid interval "3601"/],
+    [['snapshot', '--watch', '2s'], /--watch: invalid interval "2s"/],
+    [['snapshot', '--watch'], /--watch: invalid interval ""/],
+    [['snapshot', '--watch', '1', '--json'], /--watch draws a table: it does not go with --json/],
   ];
   for (const [args, message, env] of cases) {
     it(`sockmon ${args.join(' ')}${env ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`)}` : ''}: exit 2, one line`, () => {
@@ -47,6 +57,46 @@ describe('cli: bad input', () => {
       assert.match(stderr, message);
     });
   }
+});
+
+describe('cli: help, version and runtime failures', () => {
+  it('prints help for -h and --help, the version for --version, exit 0', () => {
+    for (const flag of ['-h', '--help']) {
+      const { status, stdout } = runCli([flag]);
+      assert.equal(status, 0);
+      assert.match(stdout, /sockmon snapshot +dump the watched connections/);
+      assert.match(stdout, /--web\.listen-address/);
+    }
+    const { status, stdout } = runCli(['--version']);
+    assert.equal(status, 0);
+    assert.equal(stdout.trim(), require('../../package.json').version);
+  });
+
+  it('names --web.listen-address and its value when the address is in use: one line, exit 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const { status, stdout, stderr } = runCli(['serve', '--no-churn', '--web.listen-address', `127.0.0.1:${port}`]);
+      assert.equal(status, 1, stderr);
+      assert.equal(stdout, '');
+      assert.equal(stderr, `sockmon: error: --web.listen-address "127.0.0.1:${port}": address already in use (EADDRINUSE)\n`);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('names --web.listen-address and its value when the host cannot be resolved or is not local: exit 1', () => {
+    for (const [address, reason] of [
+      ['nosuch.invalid:19469', /cannot resolve host "nosuch.invalid"/],
+      ['[::2]:19469', /address not available on this host \(EADDRNOTAVAIL\)/],
+    ] as const) {
+      const { status, stderr } = runCli(['serve', '--no-churn', '--web.listen-address', address]);
+      assert.equal(status, 1, stderr);
+      assert.match(stderr, new RegExp(`^sockmon: error: --web\\.listen-address "${address.replace(/[[\].]/g, '\\$&')}": [^\n]+\n$`));
+      assert.match(stderr, reason);
+    }
+  });
 });
 
 describe('cli: sockmon snapshot on real sockets', () => {
@@ -61,6 +111,13 @@ describe('cli: sockmon snapshot on real sockets', () => {
     await population.connect({ from: '127.0.0.95', to: '127.0.0.1', port, count: 1 });
   });
   after(() => population.close());
+
+  it('runs the command after repeatable flags (`sockmon --port N snapshot`), one value or a comma list per occurrence', () => {
+    const { status, stdout, stderr } = runCli(['--port', String(port), '--cidr', '127.0.0.114/32', '--cidr', '127.0.0.115,127.0.0.116', 'snapshot', '--json']);
+    assert.equal(status, 0, stderr);
+    const peers = JSON.parse(stdout).connections.map((c: { peer: string; state: string }) => `${c.peer} ${c.state}`);
+    assert.deepEqual(peers, ['127.0.0.114 established', '127.0.0.115 established', '127.0.0.115 time_wait']);
+  });
 
   it('prints the JSON contract', () => {
     const { status, stdout, stderr } = runCli(['snapshot', '--json', '--cidr', '127.0.0.96/27', '--port', String(port)]);
