@@ -20,7 +20,7 @@ import { loadWebConfig, WebConfig } from './webconfig';
 // Repeatable flags get their defaults in watchOf(): a yargs default would also stand in for a bare `--cidr`.
 const DEFAULT_CIDRS = ['203.0.113.96/27'];
 const DEFAULT_PORTS = ['80'];
-const DEFAULT_STATES = ['established', 'time_wait'];
+const DEFAULT_STATES = ['established', 'time_wait', 'close_wait'];
 /** Bounds on what the configuration may ask for: every per-peer structure is bounded by these. */
 const MAX_PEERS_LIMIT = 100_000;
 const MAX_RETENTION_MS = 7 * 24 * 3_600_000;

@@ -139,7 +139,7 @@ describe('exposition: sockmon serve', function () {
     assert.match(page, new RegExp(`<h1>sockmon ${require('../../package.json').version.replace(/\./g, '\\.')}</h1>`));
     assert.match(page, /127\.0\.0\.96\/27/);
     assert.match(page, /<td>9<\/td>/);
-    assert.match(page, /established, time_wait/);
+    assert.match(page, /established, time_wait, close_wait/);
     for (const link of ['/metrics', '/-/healthy', '/-/ready']) assert.match(page, new RegExp(`<a href="${link}">`));
   });
 

@@ -121,11 +121,12 @@ describe('watch: sockmon snapshot --watch in a pseudo-terminal', function () {
     assert.match(output, /^\x1b\[2J\x1b\[H/, 'clears the screen once, then redraws from the top');
     const rows = (screen: string) => screen.split('\n').filter((line) => /^127\.0\.0\.1\d\d /.test(line)).map((line) => line.split(/\s+/));
     assert.match(screens[0], new RegExp(`^Every 1s: sockmon snapshot --watch 1 --cidr 127\\.0\\.0\\.96/27 --port ${port} `));
-    assert.deepEqual(rows(screens[0]), [['127.0.0.114', String(port), '2', '0', '-', '-']]);
+    // The default states (established, time_wait, close_wait), then opened and closed.
+    assert.deepEqual(rows(screens[0]), [['127.0.0.114', String(port), '2', '0', '0', '-', '-']]);
     assert.deepEqual(rows(screens[1]), [
-      ['127.0.0.114', String(port), '2', '0', '0', '0'],
-      ['127.0.0.116', String(port), '1', '0', '1', '0'],
-      ['127.0.0.115', String(port), '0', '0', '3', '3'],
+      ['127.0.0.114', String(port), '2', '0', '0', '0', '0'],
+      ['127.0.0.116', String(port), '1', '0', '0', '1', '0'],
+      ['127.0.0.115', String(port), '0', '0', '0', '3', '3'],
     ]);
   });
 });
