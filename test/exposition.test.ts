@@ -2,7 +2,7 @@
 // Accept-Encoding, checked by decoding the bodies, by promtool's parsers and by a real Prometheus scraping
 // through a recording proxy; the exporter's own metrics switched off; the landing page and health endpoints.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import { Logger } from '../src/log';
 import { ExporterServer } from '../src/server';
 import { requireTool } from './helpers/certs';
 import { exited, startServe } from './helpers/cli';
+import { PrometheusServer } from './helpers/prometheus_server';
 import { parseSamples } from './helpers/promtext';
 
 /** What Prometheus 2.x sends (scrape.go, scrapeAcceptHeader) and what Prometheus 3 sends by default. */
@@ -211,6 +212,7 @@ describe('exposition: a real Prometheus scraping sockmon', function () {
   const children: ChildProcess[] = [];
   let dir: string;
   let proxy: http.Server | undefined;
+  let prometheus: PrometheusServer | undefined;
 
   before(function () {
     requireTool(this, 'prometheus', ['--version'], 'prometheus');
@@ -221,6 +223,7 @@ describe('exposition: a real Prometheus scraping sockmon', function () {
       child.kill('SIGKILL');
       await exited(child);
     }
+    await prometheus?.stop();
     proxy?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -239,31 +242,13 @@ describe('exposition: a real Prometheus scraping sockmon', function () {
     });
     await new Promise<void>((resolve) => proxy!.listen(0, '127.0.0.1', resolve));
     const proxyPort = (proxy.address() as AddressInfo).port;
-    const webPort = await new Promise<number>((resolve) => {
-      const probe = http.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    writeFileSync(
-      path.join(dir, 'prometheus.yml'),
+    prometheus = await PrometheusServer.start(
+      dir,
       `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sockmon\n    static_configs:\n      - targets: ['127.0.0.1:${proxyPort}']\n`,
     );
-    const prometheus = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${webPort}`], {
-      stdio: 'ignore',
-    });
-    children.push(prometheus);
-    const query = async (expr: string) => {
-      const response = await fetch(`http://127.0.0.1:${webPort}/api/v1/query?query=${encodeURIComponent(expr)}`).catch(() => undefined);
-      return response?.ok ? ((await response.json()) as { data: { result: { value: [number, string] }[] } }).data.result : [];
-    };
-    let result: Awaited<ReturnType<typeof query>> = [];
-    for (let i = 0; i < 120 && result.length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      result = await query('sockmon_dump_errors_total and on() up{job="sockmon"} == 1');
-    }
+    const result = await prometheus.waitFor('sockmon_dump_errors_total and on() up{job="sockmon"} == 1');
     assert.equal(result.length, 1, 'Prometheus scraped sockmon_dump_errors_total');
-    assert.equal((await query('sockmon_up'))[0]?.value[1], '1');
+    assert.equal((await prometheus.query('sockmon_up'))[0]?.value[1], '1');
     assert.ok(seen.length > 0);
     assert.match(seen[0].accept ?? '', /^application\/openmetrics-text/);
     assert.match(seen[0].encoding ?? '', /gzip/);

@@ -5,7 +5,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
+import { htpasswdHash, makeCertificates, requireTool } from './helpers/certs';
+import { startServe } from './helpers/cli';
 import { dashboardQueries } from './helpers/dashboard';
+import { PrometheusServer } from './helpers/prometheus_server';
 
 const MONITORING = path.resolve(__dirname, '..', '..', 'monitoring');
 const files = (dir: string) => readdirSync(path.join(MONITORING, dir)).filter((f) => f.endsWith('.yml')).map((f) => path.join(dir, f));
@@ -54,5 +58,46 @@ describe('monitoring: rules, tests, scrape config and dashboard', function () {
     for (const panel of dashboard.panels) {
       if (panel.type !== 'row') assert.equal(panel.datasource?.uid, '${datasource}', `panel "${panel.title}" uses the data source variable`);
     }
+  });
+});
+
+describe('monitoring: the example scrape job against sockmon with TLS and basic auth', function () {
+  this.timeout(90_000);
+  let dir: string | undefined;
+  let prometheus: PrometheusServer | undefined;
+  let serve: Awaited<ReturnType<typeof startServe>> | undefined;
+
+  before(function () {
+    requireTool(this, 'prometheus', ['--version'], 'prometheus');
+    requireTool(this, 'openssl', ['version'], 'openssl');
+    requireTool(this, 'htpasswd', ['-nbBC', '4', 'u', 'p'], 'apache2-utils');
+  });
+  after(async () => {
+    await prometheus?.stop();
+    serve?.child.kill('SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scrapes sockmon with the job of prometheus.yml, only its paths and targets changed', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-job-'));
+    makeCertificates(dir);
+    writeFileSync(path.join(dir, 'web.yml'), `tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: ${htpasswdHash('scrape secret', 4)}\n`);
+    writeFileSync(path.join(dir, 'sockmon.password'), 'scrape secret\n');
+    serve = await startServe(['--no-churn', '--cidr', '127.0.0.96/27', '--port', '9', '--web.config.file', path.join(dir, 'web.yml')]);
+    const port = new URL(serve.url).port;
+
+    const example = YAML.parse(readFileSync(path.join(MONITORING, 'prometheus.yml'), 'utf8'));
+    const job = example.scrape_configs.find((j: { job_name: string }) => j.job_name === 'sockmon');
+    assert.equal(job.scheme, 'https');
+    assert.ok(job.basic_auth && job.tls_config, 'the example job uses TLS and basic auth');
+    job.tls_config.ca_file = path.join(dir, 'ca.pem');
+    job.basic_auth.password_file = path.join(dir, 'sockmon.password');
+    job.static_configs = [{ targets: [`127.0.0.1:${port}`] }];
+    job.scrape_interval = '1s';
+    job.scrape_timeout = '1s';
+    prometheus = await PrometheusServer.start(dir, YAML.stringify({ scrape_configs: [job] }));
+    const up = await prometheus.waitFor('up{job="sockmon"} == 1');
+    assert.deepEqual(up.map((v) => v.metric.instance), ['127.0.0.1'], 'scraped, instance relabelled to the host');
+    assert.equal((await prometheus.query('sockmon_up'))[0]?.value[1], '1');
   });
 });
