@@ -254,6 +254,8 @@ export function buildParser(argv: string[]): Argv {
           }),
       (args) => snapshot(args as unknown as SnapshotArgs),
     )
+    // `sockmon completion` prints a bash script (a zsh one when $SHELL is zsh) that asks sockmon itself.
+    .completion('completion', 'print a shell completion script for bash or zsh: source <(sockmon completion)')
     .help()
     .alias('h', 'help')
     .fail((message, error) => {
@@ -269,7 +271,9 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   // daemon; a listener of our own turns that off.
   process.on('SIGUSR1', () => {});
   try {
-    const args = [...argv, ...flagsFromEnvironment(argv, process.env)];
+    // A shell asking for completions passes the words typed so far: nothing may be added after them.
+    const completing = argv.includes('--get-yargs-completions');
+    const args = completing ? argv : [...argv, ...flagsFromEnvironment(argv, process.env)];
     checkBooleanValues(args, BOOLEAN_FLAGS);
     await buildParser(args).parseAsync();
   } catch (error) {

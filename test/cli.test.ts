@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Population } from './helpers/population';
 import { runCli } from './helpers/cli';
+import { CLI } from './helpers/paths';
 
 describe('cli: bad input', () => {
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
@@ -70,6 +75,29 @@ describe('cli: help, version and runtime failures', () => {
     const { status, stdout } = runCli(['--version']);
     assert.equal(status, 0);
     assert.equal(stdout.trim(), require('../../package.json').version);
+  });
+
+  it('prints a completion script that completes commands and flags in a real bash', () => {
+    const { status, stdout } = runCli(['completion'], { SHELL: '/bin/bash' });
+    assert.equal(status, 0);
+    assert.match(stdout, /^complete .* -F _sockmon_yargs_completions sockmon$/m);
+    assert.match(runCli(['completion'], { SHELL: '/usr/bin/zsh' }).stdout, /^#compdef sockmon$/m);
+    // `sockmon` on the PATH, as `npm install -g` puts it there; SOCKMON_* variables must not disturb it.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-completion-'));
+    try {
+      writeFileSync(path.join(dir, 'sockmon'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, { mode: 0o755 });
+      const complete = (...words: string[]) =>
+        execFileSync('bash', ['-c', `source <(sockmon completion); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _sockmon_yargs_completions; echo "\${COMPREPLY[@]}"`], {
+          encoding: 'utf8',
+          env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, SHELL: '/bin/bash', SOCKMON_CIDR: '203.0.113.0/24' },
+        }).trim();
+      assert.equal(complete('sockmon', 'sn'), 'snapshot');
+      assert.equal(complete('sockmon', 'snapshot', '--wa'), '--watch');
+      assert.equal(complete('sockmon', '--port', '80', 'se'), 'serve');
+      assert.match(complete('sockmon', 'serve', '--web.d'), /^--web\.disable-exporter-metrics$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names --web.listen-address and its value when the address is in use: one line, exit 1', async () => {
