@@ -1,13 +1,10 @@
 // The listen-queue collectors: for each listening socket of the watched ports, its accept queue and the
 // queue's limit, filled at scrape time from the same shared dump as the connection counts.
-import { Gauge, Registry } from 'prom-client';
-import type { Listener } from './listeners';
-import type { Snapshot } from './snapshot';
+import { Gauge } from 'prom-client';
+import type { Listener } from '../listeners';
+import type { Collector } from './collector';
 
-/** Makes a collect() that runs `fill` with the scrape's snapshot, and does nothing after a failed dump. */
-export type CollectFromSnapshot = (fill: (snapshot: Snapshot) => void) => () => Promise<void>;
-
-export function registerListenMetrics(registry: Registry, collectFrom: CollectFromSnapshot): void {
+export const listenCollector: Collector = ({ registry, fromScrape }) => {
   const perListener = (name: string, help: string, value: (listener: Listener) => number) => {
     const gauge: Gauge<'local_port' | 'address'> = new Gauge({
       name,
@@ -16,8 +13,8 @@ export function registerListenMetrics(registry: Registry, collectFrom: CollectFr
       registers: [registry],
       async collect() {
         gauge.reset(); // a listener that went away, or a failed dump, leaves no series
-        await collectFrom((snapshot) => {
-          for (const l of snapshot.listeners) gauge.set({ local_port: String(l.localPort), address: l.address }, value(l));
+        await fromScrape((r) => {
+          for (const l of r.snapshot.listeners) gauge.set({ local_port: String(l.localPort), address: l.address }, value(l));
         })();
       },
     });
@@ -32,6 +29,6 @@ export function registerListenMetrics(registry: Registry, collectFrom: CollectFr
     name: 'sockmon_tcp_listeners_dropped',
     help: 'Listening sockets of watched ports left out of the listen queue metrics in the last dump (beyond the cap of 256 address/port pairs).',
     registers: [registry],
-    collect: collectFrom((snapshot) => dropped.set(snapshot.listenersDropped)),
+    collect: fromScrape((r) => dropped.set(r.snapshot.listenersDropped)),
   });
-}
+};
