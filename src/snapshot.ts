@@ -1,6 +1,7 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
+import { Logger } from './log';
 import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
 export interface Connection {
@@ -42,6 +43,8 @@ export interface SnapshotOptions {
   closeWatcher?: CloseWatcher;
   /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
   idleBoundsSeconds?: number[];
+  /** Gets one debug line per dump: its size and time. */
+  log?: Logger;
 }
 
 /** States a live connection can be in: a full socket that will end with a close event. */
@@ -154,6 +157,15 @@ export class SnapshotSource {
       snapshot.churn = { live: perPeerPort(raw, raw.live), closed: perPeerPort(closed, closed.closed), lostEvents: closed.overruns, error: closed.error };
     }
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
+    this.options.log?.debug('dump', {
+      sockets: raw.scanned,
+      groups: raw.counts.length,
+      duplicates,
+      bytes,
+      recv_calls: recvCalls,
+      restarts,
+      duration_ms: (durationSeconds * 1000).toFixed(2),
+    });
     return snapshot;
   }
 }
