@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
-import { watchFile } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
 import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from './filter';
-import { eachValue, oneValue, parseBuckets, parseDuration, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
+import { checkBooleanValues, eachValue, oneValue, parseBuckets, parseDuration, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
 import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
 import { ExporterServer, parseListenAddress } from './server';
+import { WebConfigReloader } from './reload';
 import { closeWatcherOptions, SnapshotSource } from './snapshot';
 import { SystemdNotifier } from './systemd';
 import { VERSION } from './version';
@@ -20,6 +20,9 @@ import { loadWebConfig, WebConfig } from './webconfig';
 const DEFAULT_CIDRS = ['203.0.113.96/27'];
 const DEFAULT_PORTS = ['80'];
 const DEFAULT_STATES = ['established', 'time_wait'];
+/** Bounds on what the configuration may ask for: every per-peer structure is bounded by these. */
+const MAX_PEERS_LIMIT = 100_000;
+const MAX_RETENTION_MS = 7 * 24 * 3_600_000;
 
 export const watchOptions = {
   cidr: { type: 'array', string: true, defaultDescription: DEFAULT_CIDRS.join(' '), describe: 'peer network to watch (repeatable)', coerce: eachValue('cidr', parseCidr) },
@@ -38,14 +41,24 @@ export const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
   'web.config.file': { type: 'string', describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format', coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })) },
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
-  'max-peers': { type: 'string', default: '1024', describe: 'distinct peer label values; the rest count as peer="other"', coerce: oneValue('max-peers', (text) => parseWholeNumber(text, 'peer cap', 1)) },
-  retention: { type: 'string', default: '10m', describe: 'how long an emptied series stays at 0 before it goes', coerce: oneValue('retention', parseDuration) },
+  'max-peers': {
+    type: 'string',
+    default: '1024',
+    describe: 'distinct peer label values; the rest count as peer="other"',
+    coerce: oneValue('max-peers', (text) => parseWholeNumber(text, 'peer cap', 1, MAX_PEERS_LIMIT)),
+  },
+  retention: {
+    type: 'string',
+    default: '10m',
+    describe: 'how long a series stays at 0 after it empties, and a peer not seen is remembered',
+    coerce: oneValue('retention', (text) => parseDuration(text, MAX_RETENTION_MS)),
+  },
   churn: { type: 'boolean', default: true, describe: 'count opened and closed connections from the kernel\'s close events (--no-churn: off)' },
   'churn.receive-buffer': {
     type: 'string',
     default: String(4 << 20),
     describe: 'receive buffer for close events, bytes (capped by net.core.rmem_max without CAP_NET_ADMIN)',
-    coerce: oneValue('churn.receive-buffer', (text) => parseWholeNumber(text, 'buffer size', 1)),
+    coerce: oneValue('churn.receive-buffer', (text) => parseWholeNumber(text, 'buffer size', 4096, 1 << 30)),
   },
   idle: { type: 'boolean', default: false, describe: 'export how long ESTABLISHED connections have been idle (asks the kernel for tcp_info)' },
   'idle.buckets': {
@@ -55,6 +68,8 @@ export const serveOptions = {
     coerce: oneValue('idle.buckets', parseBuckets),
   },
 } as const;
+
+const BOOLEAN_FLAGS = ['churn', 'idle', 'json'];
 
 interface WatchArgs {
   cidr?: Cidr[];
@@ -113,7 +128,13 @@ async function serve(args: ServeArgs): Promise<void> {
   });
   const webConfig = args['web.config.file'];
   const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config });
-  if (webConfig) watchWebConfig(webConfig.file, server, log);
+  const reloader = webConfig ? new WebConfigReloader(webConfig.file, server, log) : undefined;
+  if (webConfig) reloader?.start(webConfig.config);
+  // SIGHUP (systemctl reload) re-reads what can change at runtime: the web config.
+  process.on('SIGHUP', () => {
+    if (reloader) reloader.reload('SIGHUP');
+    else log.info('SIGHUP: no --web.config.file, nothing to reload');
+  });
   const { host, port } = args['web.listen-address'];
   const address = await server.listen(port, host);
   const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
@@ -131,6 +152,7 @@ async function serve(args: ServeArgs): Promise<void> {
   const stop = (signal: string) => {
     log.info('stopping', { signal });
     systemd.stopping();
+    reloader?.stop();
     void server.close(SHUTDOWN_GRACE_MS).then(() => {
       source.close();
       process.exit(0);
@@ -138,20 +160,6 @@ async function serve(args: ServeArgs): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-}
-
-/** Re-reads the web config when it changes; a broken new version keeps the old one in force. */
-function watchWebConfig(file: string, server: ExporterServer, log: Logger): void {
-  watchFile(file, { interval: 1000 }, (current, previous) => {
-    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
-    try {
-      const problem = server.reload(loadWebConfig(file));
-      if (problem) log.error('web config not reloaded; keeping the previous one', { file, reason: problem });
-      else log.info('web config reloaded', { file });
-    } catch (error) {
-      log.error('web config reload failed; keeping the previous one', { err: (error as Error).message });
-    }
-  }).unref();
 }
 
 /** The variable standing for a flag: SOCKMON_WEB_LISTEN_ADDRESS for --web.listen-address. */
@@ -193,8 +201,13 @@ export function buildParser(argv: string[]): Argv {
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<void> {
+  // Node opens its inspector on 127.0.0.1:9229 on SIGUSR1, which would let any local user run code in the
+  // daemon; a listener of our own turns that off.
+  process.on('SIGUSR1', () => {});
   try {
-    await buildParser([...argv, ...flagsFromEnvironment(argv, process.env)]).parseAsync();
+    const args = [...argv, ...flagsFromEnvironment(argv, process.env)];
+    checkBooleanValues(args, BOOLEAN_FLAGS);
+    await buildParser(args).parseAsync();
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';

@@ -2,12 +2,13 @@
 import { UsageError } from './errors';
 import { LOG_LEVELS, LogLevel } from './log';
 
-/** Parses `600`, `600s`, `10m`, `1h`, `500ms` into milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(text);
-  if (!match) throw new UsageError(`invalid duration "${text}" (e.g. 90s, 10m, 1h)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] as number;
-  return Number(match[1]) * unit;
+/** Parses `600`, `600s`, `10m`, `1h`, `500ms` into milliseconds, at most `maxMs`. */
+export function parseDuration(text: string, maxMs: number): number {
+  const match = /^(\d{1,10})(ms|s|m|h)?$/.exec(text);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? 's'] as number;
+  const ms = match ? Number(match[1]) * unit : NaN;
+  if (!(ms <= maxMs)) throw new UsageError(`invalid duration "${text}" (e.g. 90s, 10m, 1h; at most ${maxMs / 3_600_000}h)`);
+  return ms;
 }
 
 /** Parses a flag's value; a bad one becomes a usage error that names the flag. */
@@ -20,16 +21,26 @@ export const oneValue = <T>(flag: string, parse: (text: string) => T) => (value:
   }
 };
 
-/** Repeatable flags also take comma-separated lists (handy in SOCKMON_* variables). */
+/** Repeatable flags also take comma-separated lists (handy in SOCKMON_* variables); an empty one is an error. */
 export const eachValue = <T>(flag: string, parse: (text: string) => T) => (values: unknown[]) => {
   if (values.length === 0) throw new UsageError(`--${flag} needs a value`);
-  return values.flatMap((value) =>
-    String(value)
-      .split(/[\s,]+/)
-      .filter(Boolean)
-      .map(oneValue(flag, parse)),
-  );
+  return values.flatMap((value) => {
+    const items = String(value).split(/[\s,]+/).filter(Boolean);
+    // An empty value would silently mean "everything" (or "nothing"): never guess.
+    if (items.length === 0) throw new UsageError(`--${flag}: empty value "${String(value)}"`);
+    return items.map(oneValue(flag, parse));
+  });
 };
+
+/** `--flag=VALUE` for a boolean flag takes only true or false (yargs would read anything else as false). */
+export function checkBooleanValues(argv: string[], flags: string[]): void {
+  for (const arg of argv) {
+    const match = /^--([^=]+)=(.*)$/s.exec(arg);
+    if (match && flags.includes(match[1]) && match[2] !== 'true' && match[2] !== 'false') {
+      throw new UsageError(`--${match[1]}: invalid value "${match[2]}" (true or false)`);
+    }
+  }
+}
 
 export function parseLogLevel(text: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(text)) throw new UsageError(`unknown log level "${text}" (${LOG_LEVELS.join(', ')})`);
@@ -41,16 +52,16 @@ export function parseTelemetryPath(text: string): string {
   return text;
 }
 
-export function parseWholeNumber(text: string, what: string, min: number): number {
-  if (!/^\d{1,15}$/.test(text) || Number(text) < min) throw new UsageError(`invalid ${what} "${text}" (a whole number, at least ${min})`);
+export function parseWholeNumber(text: string, what: string, min: number, max: number): number {
+  if (!/^\d{1,15}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`invalid ${what} "${text}" (a whole number from ${min} to ${max})`);
+  }
   return Number(text);
 }
 
 /** Ascending whole seconds, e.g. `1,5,15,60,300`. */
 export function parseBuckets(text: string): number[] {
-  const bounds = text.split(',').map((part) => parseWholeNumber(part.trim(), 'bucket bound', 1));
-  if (bounds.some((bound, i) => i > 0 && bound <= bounds[i - 1]) || bounds.some((b) => b > 4_000_000)) {
-    throw new UsageError(`invalid buckets "${text}" (ascending seconds, at most 4000000)`);
-  }
+  const bounds = text.split(',').map((part) => parseWholeNumber(part.trim(), 'bucket bound', 1, 4_000_000));
+  if (bounds.some((bound, i) => i > 0 && bound <= bounds[i - 1])) throw new UsageError(`invalid buckets "${text}" (ascending seconds)`);
   return bounds;
 }

@@ -5,10 +5,11 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import { BasicAuth } from './auth';
+import { BasicAuth, PasswordChecker } from './auth';
+import { ConnectionGuard, ConnectionLimits } from './connections';
 import { UsageError } from './errors';
 import type { Logger } from './log';
-import { clientCertAllowed, TlsSettings, tlsServerOptions, WebConfig } from './webconfig';
+import { clientCertAllowed, tlsServerOptions, WebConfig } from './webconfig';
 
 export interface ListenAddress {
   /** undefined: every address, IPv4 and IPv6. */
@@ -26,7 +27,7 @@ export function parseListenAddress(text: string): ListenAddress {
   return { host: match[1] ?? (match[2] || undefined), port };
 }
 
-export interface HttpLimits {
+export interface HttpLimits extends ConnectionLimits {
   /** Larger request headers get 431. */
   maxHeaderBytes: number;
   /** A client must send its whole request head within this (slowloris). */
@@ -34,8 +35,6 @@ export interface HttpLimits {
   requestTimeoutMs: number;
   /** Idle keep-alive connections are closed after this. */
   idleTimeoutMs: number;
-  /** Connections beyond this are dropped on accept; scrapes are short, so this only bites a flood. */
-  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -44,6 +43,8 @@ export const DEFAULT_LIMITS: HttpLimits = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   maxConnections: 1000,
+  firstRequestTimeoutMs: 5_000,
+  maxQueuedRequests: 64,
 };
 
 export interface ServerOptions {
@@ -58,17 +59,22 @@ const TEXT = 'text/plain; charset=utf-8';
 
 export class ExporterServer {
   readonly server: http.Server;
+  readonly connections: ConnectionGuard;
+  private readonly passwords = new PasswordChecker();
   private auth: BasicAuth;
-  private readonly tls: TlsSettings | undefined;
+  private webConfig: WebConfig | undefined;
   private readonly landingPage: string;
+  /** The scrape being rendered: requests that arrive meanwhile share it, so scrapes in flight cost one. */
+  private rendering: Promise<string> | undefined;
 
   constructor(
     private readonly registry: Registry,
     private readonly options: ServerOptions,
   ) {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.tls = options.webConfig?.tls;
-    this.auth = new BasicAuth(options.webConfig?.users ?? new Map());
+    this.webConfig = options.webConfig;
+    this.auth = new BasicAuth(options.webConfig?.users ?? new Map(), this.passwords);
+    const tls = options.webConfig?.tls;
     const serverOptions: http.ServerOptions = {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headersTimeoutMs,
@@ -77,11 +83,14 @@ export class ExporterServer {
       // How often the two timeouts above are enforced (Node's default, 30 s, lets a slow client linger).
       connectionsCheckingInterval: 1000,
     };
-    const handler = (request: http.IncomingMessage, response: http.ServerResponse) => void this.handle(request, response);
-    this.server = this.tls
-      ? https.createServer({ ...serverOptions, ...tlsServerOptions(this.tls) }, handler)
+    // One request at a time per connection: pipelined requests wait, and die with their connection.
+    const handler = (request: http.IncomingMessage, response: http.ServerResponse) =>
+      this.connections.serialize(request.socket, () => this.handle(request, response));
+    this.server = tls
+      ? https.createServer({ ...serverOptions, ...tlsServerOptions(tls), handshakeTimeout: limits.firstRequestTimeoutMs }, handler)
       : http.createServer(serverOptions, handler);
-    this.server.maxConnections = limits.maxConnections;
+    this.connections = new ConnectionGuard(limits);
+    this.connections.attach(this.server);
     this.server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
     const path = escapeHtml(options.telemetryPath);
     this.landingPage = `<!DOCTYPE html>
@@ -99,21 +108,28 @@ export class ExporterServer {
   }
 
   /**
-   * Applies a changed web config: users at once, certificates for new connections. Switching TLS on or off
-   * or changing client_auth_type needs a restart: returns why it was not applied, and nothing changes.
+   * Applies a changed web config: users at once, certificates and keys for new connections. A config that
+   * would remove authentication, TLS or the client-certificate policy (or switch TLS on, which needs a
+   * restart) is refused: returns why, and nothing changes.
    */
   reload(config: WebConfig): string | undefined {
-    if (!!config.tls !== !!this.tls || (config.tls && config.tls.clientAuth !== this.tls?.clientAuth)) {
-      return 'turning TLS on or off, or changing client_auth_type, needs a restart';
+    const current = this.webConfig;
+    if ((current?.users.size ?? 0) > 0 && config.users.size === 0) return 'it has no basic_auth_users: it would remove authentication';
+    if (current?.tls && !config.tls) return 'it has no tls_server_config: it would turn TLS off';
+    if (!current?.tls && config.tls) return 'turning TLS on needs a restart';
+    if (current?.tls && config.tls && config.tls.clientAuth !== current.tls.clientAuth) {
+      return `changing client_auth_type (${current.tls.clientAuth} to ${config.tls.clientAuth}) needs a restart`;
     }
     if (config.tls) (this.server as https.Server).setSecureContext(tlsServerOptions(config.tls));
-    this.auth = new BasicAuth(config.users);
+    this.auth = new BasicAuth(config.users, this.passwords);
+    this.webConfig = config;
     return undefined;
   }
 
   /** Stops accepting; in-flight requests get `graceMs` before their connections are cut. */
   close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.passwords.close();
     this.server.closeIdleConnections();
     setTimeout(() => this.server.closeAllConnections(), graceMs).unref();
     return closed;
@@ -124,7 +140,8 @@ export class ExporterServer {
       response.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
-    if (this.tls && !clientCertAllowed(request.socket as TLSSocket, this.tls.clientAuth)) {
+    const tls = this.webConfig?.tls;
+    if (tls && !clientCertAllowed(request.socket as TLSSocket, tls.clientAuth)) {
       return send(403, TEXT, 'Forbidden: client certificate required\n');
     }
     if (this.auth.enabled && !(await this.auth.check(request.headers.authorization))) {
@@ -136,7 +153,7 @@ export class ExporterServer {
     const pathname = (request.url ?? '/').split('?')[0];
     if (pathname === this.options.telemetryPath) {
       try {
-        return send(200, this.registry.contentType, await this.registry.metrics());
+        return send(200, this.registry.contentType, await this.connections.protect(request.socket, () => this.render()));
       } catch (error) {
         this.options.log.error('collecting metrics failed', { err: (error as Error).message });
         return send(500, TEXT, 'Internal Server Error\n');
@@ -144,5 +161,12 @@ export class ExporterServer {
     }
     if (pathname === '/') return send(200, 'text/html; charset=utf-8', this.landingPage);
     return send(404, TEXT, 'Not Found\n');
+  }
+
+  private render(): Promise<string> {
+    this.rendering ??= this.registry.metrics().finally(() => {
+      this.rendering = undefined;
+    });
+    return this.rendering;
   }
 }

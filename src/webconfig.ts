@@ -26,6 +26,8 @@ export interface WebConfig {
   tls?: TlsSettings;
   /** user -> bcrypt hash; empty: no authentication. */
   users: Map<string, string>;
+  /** The certificate, key and CA files it names (absolute): a change to any of them is a change of the config. */
+  files: string[];
 }
 
 type Fields = Record<string, unknown>;
@@ -48,7 +50,7 @@ function stringField(fields: Fields, name: string, where: string): string | unde
   return value;
 }
 
-function parseTls(fields: Fields, dir: string): TlsSettings | undefined {
+function parseTls(fields: Fields, dir: string, files: string[]): TlsSettings | undefined {
   const where = 'tls_server_config';
   onlyKnown(fields, ['cert_file', 'key_file', 'client_auth_type', 'client_ca_file', 'min_version', 'max_version'], where);
   const certFile = stringField(fields, 'cert_file', where);
@@ -57,6 +59,7 @@ function parseTls(fields: Fields, dir: string): TlsSettings | undefined {
   if (!certFile || !keyFile) throw new Error(`${where} needs both cert_file and key_file`);
   const read = (file: string, what: string) => {
     const resolved = path.resolve(dir, file);
+    files.push(resolved);
     try {
       return readFileSync(credentialPath(resolved));
     } catch (error) {
@@ -95,6 +98,8 @@ function parseUsers(fields: Fields): Map<string, string> {
   const users = new Map<string, string>();
   for (const [user, hash] of Object.entries(fields)) {
     if (typeof hash !== 'string' || !BCRYPT.test(hash)) throw new Error(`basic_auth_users: the password of "${user}" is not a bcrypt hash (htpasswd -nBC 10 "" makes one)`);
+    const cost = Number(hash.slice(4, 6));
+    if (cost < 4 || cost > 31) throw new Error(`basic_auth_users: the bcrypt cost of "${user}" is ${cost} (4 to 31)`);
     users.set(user, hash);
   }
   return users;
@@ -117,9 +122,11 @@ export function loadWebConfig(file: string): WebConfig {
     }
     const top = fieldsOf(document, 'the file');
     onlyKnown(top, ['tls_server_config', 'basic_auth_users'], 'the file');
+    const files: string[] = [];
     return {
-      tls: parseTls(fieldsOf(top.tls_server_config, 'tls_server_config'), path.dirname(path.resolve(file))),
+      tls: parseTls(fieldsOf(top.tls_server_config, 'tls_server_config'), path.dirname(path.resolve(file)), files),
       users: parseUsers(fieldsOf(top.basic_auth_users, 'basic_auth_users')),
+      files,
     };
   } catch (error) {
     throw new UsageError(`web config "${file}": ${(error as Error).message}`);

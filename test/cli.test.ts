@@ -23,6 +23,21 @@ describe('cli: bad input', () => {
     [['snapshot'], /--cidr: invalid CIDR "203.0.113.300\/27"/, { SOCKMON_CIDR: '203.0.113.300/27' }],
     [['serve'], /--web.listen-address: invalid listen address "nope"/, { SOCKMON_WEB_LISTEN_ADDRESS: 'nope' }],
     [['serve'], /SOCKMON_ARGS is no longer read: set one SOCKMON_<FLAG>=value per line/, { SOCKMON_ARGS: '--port 8080' }],
+    // Empty values would silently watch everything (or nothing); out-of-range ones would wrap or overflow.
+    [['serve', '--cidr', ''], /--cidr: empty value ""/],
+    [['serve', '--port', ''], /--port: empty value ""/],
+    [['serve', '--state', ''], /--state: empty value ""/],
+    [['serve', '--cidr', ' , '], /--cidr: empty value " , "/],
+    [['serve'], /--cidr: empty value ","/, { SOCKMON_CIDR: ',' }],
+    [['snapshot'], /--port needs a value/, { SOCKMON_PORT: '' }],
+    [['serve', '--churn.receive-buffer', '3000000000'], /--churn.receive-buffer: invalid buffer size "3000000000" \(a whole number from 4096 to 1073741824\)/],
+    [['serve', '--retention', '999999999999h'], /--retention: invalid duration "999999999999h"/],
+    [['serve', '--retention', '169h'], /--retention: invalid duration "169h" .*at most 168h/],
+    [['serve', '--max-peers', '100001'], /--max-peers: invalid peer cap "100001"/],
+    [['serve', '--max-peers', ''], /--max-peers: invalid peer cap ""/],
+    [['serve', '--churn=maybe'], /--churn: invalid value "maybe" \(true or false\)/],
+    [['serve'], /--churn: invalid value "" \(true or false\)/, { SOCKMON_CHURN: '' }],
+    [['serve'], /--idle: invalid value "yes"/, { SOCKMON_IDLE: 'yes' }],
   ];
   for (const [args, message, env] of cases) {
     it(`sockmon ${args.join(' ')}${env ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`)}` : ''}: exit 2, one line`, () => {

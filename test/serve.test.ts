@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { parseListenAddress } from '../src/server';
 import { exited, startServe } from './helpers/cli';
 import { Population } from './helpers/population';
@@ -66,6 +67,29 @@ describe('serve: the exporter process', () => {
     // promtool exits non-zero on errors; lint warnings would be printed, so require silence.
     const output = execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(output.trim(), '');
+  });
+
+  it('ignores SIGUSR1: no inspector opens (it would run any code sent to it)', async () => {
+    serve.child.kill('SIGUSR1');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(serve.child.exitCode, null);
+    const inspector = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(9229, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    assert.equal(inspector, false, 'something listens on 127.0.0.1:9229');
+    assert.doesNotMatch(serve.stderr(), /Debugger listening/);
+    assert.match((await fetch(`${serve.url}/probe`)).headers.get('content-type') ?? '', /text\/plain/);
+  });
+
+  it('logs SIGHUP and keeps serving (no web config: nothing to reload)', async () => {
+    serve.child.kill('SIGHUP');
+    for (let i = 0; i < 20 && !/SIGHUP/.test(serve.stderr()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.match(serve.stderr(), /level=info msg="SIGHUP: no --web.config.file, nothing to reload"/);
+    assert.equal((await fetch(`${serve.url}/probe`)).status, 200);
   });
 
   it('stops with exit code 0 on SIGTERM', async () => {

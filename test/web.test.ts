@@ -1,36 +1,14 @@
 // The web config (TLS, mutual TLS, basic auth with htpasswd hashes, reload) and the HTTP limits, against a
 // real `sockmon serve` process and real certificates made with openssl.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { makeCertificates, htpasswdHash, openssl, requireTool } from './helpers/certs';
 import { exited, runCli, startServe } from './helpers/cli';
-
-function requireTool(context: Mocha.Context, tool: string, args: string[], apt: string): void {
-  if (!spawnSync(tool, args).error) return;
-  if (process.env.CI) throw new Error(`${tool} is missing (apt-get install ${apt})`);
-  context.skip();
-}
-
-const openssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by the CA. */
-function makeCertificates(dir: string): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sockmon test CA');
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1'], ['client', 'extendedKeyUsage=clientAuth']]) {
-    openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
-  }
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other');
-}
-
-/** `htpasswd -nBC 10 user` as the exporter-toolkit docs say: a $2y$ hash. */
-const htpasswdHash = (password: string) => execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', password], { encoding: 'utf8' }).trim().split(':')[1];
 
 interface Served {
   child: ChildProcess;
@@ -117,8 +95,57 @@ describe('web config: TLS and basic auth as node_exporter', function () {
 
     writeFileSync(file('web.yml'), 'basic_auth_users:\n  prometheus: not-a-hash\n');
     for (let i = 0; i < 40 && !/web config reload failed/.test(served.log()); i++) await new Promise((resolve) => setTimeout(resolve, 250));
-    assert.match(served.log(), /level=error msg="web config reload failed; keeping the previous one" err=".*not a bcrypt hash/);
+    assert.match(served.log(), /level=error msg="web config reload failed; keeping the previous one" .*err=".*not a bcrypt hash/);
     assert.equal((await get(served.port, { ca, auth: basic('second password') })).status, 200);
+  });
+
+  const waitForLog = async (pattern: RegExp, from: number) => {
+    for (let i = 0; i < 40 && !pattern.test(served.log().slice(from)); i++) await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.match(served.log().slice(from), pattern);
+  };
+
+  for (const [what, text] of [
+    ['an emptied file', ''],
+    ['basic_auth_users with no entries', 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n'],
+    ['no tls_server_config', `basic_auth_users:\n  prometheus: ${'$2y$04$' + 'a'.repeat(53)}\n`],
+  ]) {
+    it(`refuses a reload to ${what}, at error level, and keeps authentication and TLS`, async () => {
+      writeFileSync(file('web.yml'), config(htpasswdHash('second password')));
+      const from = served.log().length;
+      writeFileSync(file('web.yml'), text);
+      await waitForLog(/level=error msg="web config refused; keeping the previous one" .*reason="it (has no|would)/, from);
+      assert.equal((await get(served.port, { ca })).status, 401, 'still asks for credentials');
+      assert.equal((await get(served.port, { ca, auth: basic('second password') })).status, 200, 'over TLS');
+    });
+  }
+
+  it('re-reads the web config on SIGHUP, and a certificate renewed in place without a change to the config', async () => {
+    writeFileSync(file('web.yml'), config(htpasswdHash('second password')));
+    await waitForLog(/msg="web config reloaded"/, 0);
+    let from = served.log().length;
+    served.child.kill('SIGHUP');
+    await waitForLog(/level=info msg="web config reloaded" trigger=SIGHUP/, from);
+    // A new certificate and key for the same name, signed by the same CA, written over the old files.
+    const fingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const request = https.get({ host: '127.0.0.1', port: served.port, path: '/', ca, agent: false }, (response) => {
+          resolve((response.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256);
+          response.resume();
+        });
+        request.on('error', reject);
+      });
+    const before = await fingerprint();
+    from = served.log().length;
+    openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
+    openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    await waitForLog(/level=info msg="web config reloaded" trigger=".*server\.(pem|key) changed"/, from);
+    let after = before;
+    for (let i = 0; i < 20 && after === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = await fingerprint();
+    }
+    assert.notEqual(after, before, 'new connections get the renewed certificate');
+    assert.equal(served.child.exitCode, null, 'still running');
   });
 
   it('requires a client certificate signed by client_ca_file with RequireAndVerifyClientCert', async () => {
