@@ -90,7 +90,15 @@ export function manPage(): string {
     roff('Stop: scrapes in flight get 5 seconds to finish, then exit status 0.'),
     '.TP',
     '\\fBSIGHUP\\fR',
-    roff('Re-read the web config (systemctl reload sockmon); a broken new version is logged and the old one stays in force.'),
+    roff(
+      'Re-read the web config and the certificate, key and CA files it names (systemctl reload sockmon; sockmon also ' +
+        're-reads them when they change). A broken version, or one that would lower security, is logged at error ' +
+        'level and the one in force stays. Under the unit, files in /etc/sockmon/ are the credential copies systemd ' +
+        'made at service start: after changing them, restart the service.',
+    ),
+    '.TP',
+    '\\fBSIGUSR1\\fR',
+    roff('Ignored: it does not open the Node.js inspector.'),
     '.SH FILES',
     '.TP',
     '\\fI/etc/default/sockmon\\fR',

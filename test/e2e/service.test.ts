@@ -90,6 +90,7 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     assert.equal(tools.stdout, '', `build tools in the container: ${tools.stdout}`);
     installStarted = Date.now();
     container!.ok(`npm install -g --offline --no-audit --no-fund /pkg/${tarball}`);
+    console.log(`      npm install -g --offline: ${((Date.now() - installStarted) / 1000).toFixed(1)} s`);
     assert.equal(container!.ok('sockmon --version').trim(), VERSION);
     assert.equal(container!.run(`test -e ${PACKAGE}/build`).status, 1, 'nothing was compiled');
     assert.match(container!.ok(`ls ${PACKAGE}/prebuilds/linux-x64`), /^sockmon\.glibc\.node$/m);
@@ -97,7 +98,9 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
 
   it('installs the service from the installed package and serves /metrics once started', async () => {
     beforeInstall = container!.ok(LISTED);
+    const serviceStarted = Date.now();
     const installed = container!.ok(`cd ${PACKAGE} && npm run install-service`);
+    console.log(`      npm run install-service: ${((Date.now() - serviceStarted) / 1000).toFixed(1)} s`);
     assert.match(installed, /start it with: systemctl enable --now sockmon/);
     // The operator edits the settings in place, one variable per line.
     setDefault('SOCKMON_CIDR', '127.0.0.0/8');
@@ -126,6 +129,7 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     await sleep(1000);
     assert.equal(unitProperty('ActiveState'), 'active');
     assert.equal(unitProperty('MainPID'), pid);
+    assert.match(container!.ok('journalctl -t sockmon -p info..info -o cat'), /^level=info msg="SIGHUP: no --web.config.file, nothing to reload"$/m);
     await until(`curl -sf ${METRICS}`, /^sockmon_up 1$/m);
   });
 
@@ -153,6 +157,12 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     assert.equal(container!.ok(`${https} -o /dev/null -w '%{http_code}'`), '401');
     assert.equal(container!.ok(`${https} --user prometheus:wrong -o /dev/null -w '%{http_code}'`), '401');
     assert.notEqual(container!.run(`curl -sf ${METRICS}`).status, 0, 'no plain HTTP');
+    // A reload re-reads the web config (the credential copy of the root-only file) in the same process.
+    const pid = unitProperty('MainPID');
+    container!.ok('systemctl reload sockmon');
+    await until('journalctl -t sockmon -p info..info -o cat', /^level=info msg="web config reloaded" trigger=SIGHUP file=\/etc\/sockmon\/web\.yml/m);
+    assert.equal(unitProperty('MainPID'), pid);
+    await until(`${https} --user prometheus:e2e-secret`, /^sockmon_up 1$/m);
   });
 
   it('stops cleanly: systemctl stop, exit status 0', () => {
