@@ -133,6 +133,16 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     await until(`curl -sf ${METRICS}`, /^sockmon_up 1$/m);
   });
 
+  it('restarts the running service when installed again, keeping the settings', async () => {
+    const pid = unitProperty('MainPID');
+    const again = container!.ok(`cd ${PACKAGE} && npm run install-service`);
+    assert.match(again, /the running service was restarted on the new version/);
+    assert.equal(unitProperty('ActiveState'), 'active');
+    assert.notEqual(unitProperty('MainPID'), pid);
+    assert.match(container!.ok("cat /etc/default/sockmon"), new RegExp(`^SOCKMON_PORT=${PORT}$`, "m"));
+    await until(`curl -sf ${METRICS}`, new RegExp(`^sockmon_tcp_connections\\{peer="127\\.0\\.0\\.1",local_port="${PORT}",state="established"\\} 1$`, 'm'));
+  });
+
   it('ends in failed at once on a bad setting, its error at journal priority err', async () => {
     setDefault('SOCKMON_PORT', '99999');
     assert.notEqual(container!.run('systemctl restart sockmon').status, 0);
