@@ -183,6 +183,10 @@ install_service() {
   write_manifest
 
   echo "sockmon: installed in $destdir$package_dir; unit $destdir$unit; settings in $destdir$defaults"
+  # The installer before this one copied the package to /opt/sockmon and kept no manifest: say so, touch nothing.
+  if [ -f "$destdir/opt/sockmon/dist/src/cli.js" ] && [ "$package_dir" != /opt/sockmon/lib/sockmon ]; then
+    echo "note: $destdir/opt/sockmon holds an earlier install (no longer used by the unit); remove it by hand"
+  fi
   if live_systemd; then
     systemctl daemon-reload
     if systemctl is-active --quiet sockmon.service; then
