@@ -52,20 +52,27 @@ void CloseWatcher::Stop() {
   close(wake_fd_);
 }
 
-CloseWatcher::Totals CloseWatcher::totals() const {
+CloseWatcher::Closed CloseWatcher::Take() {
+  Closed taken;
   std::lock_guard<std::mutex> lock(mutex_);
-  return totals_;
+  taken.swap(closed_);
+  return taken;
 }
 
 void CloseWatcher::Add(const DiagRecord& record) {
   ++events_;
   if (!matcher_.Matches(record)) return;
-  CountKey key;
+  CountKey key{};
   std::memcpy(key.peer, record.peer, 16);
   key.port = record.sport;
-  key.state = 0;
   std::lock_guard<std::mutex> lock(mutex_);
-  ++totals_[key];
+  auto found = closed_.find(key);
+  if (found != closed_.end()) {
+    ++found->second;
+    return;
+  }
+  if (closed_.size() >= kMaxPendingKeys) std::memset(key.peer, 0, 16);  // the overflow key of this port
+  ++closed_[key];
 }
 
 void CloseWatcher::Run() {

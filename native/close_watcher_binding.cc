@@ -17,7 +17,7 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "CloseWatcher",
-                       {InstanceMethod("totals", &CloseWatcherWrap::Totals), InstanceMethod("close", &CloseWatcherWrap::Close)});
+                       {InstanceMethod("take", &CloseWatcherWrap::Take), InstanceMethod("close", &CloseWatcherWrap::Close)});
   }
 
   explicit CloseWatcherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CloseWatcherWrap>(info) {
@@ -49,25 +49,26 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
       std::memcpy(cidr.address, bytes.Data(), size);
       cidrs.push_back(cidr);
     }
-    const int buffer = options.Get("receiveBufferBytes").As<Napi::Number>().Int32Value();
+    const double buffer = options.Get("receiveBufferBytes").As<Napi::Number>().DoubleValue();
+    if (!(buffer >= 0 && buffer <= double(1 << 30))) throw Napi::RangeError::New(env, "receiveBufferBytes must be 0 to 1 GiB");
     try {
-      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), buffer);
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer));
     } catch (const SysError& error) {
       throw MakeSysError(env, error);
     }
   }
 
  private:
-  // {peers, ports, closed: Float64Array, overruns, events, error}: totals since the watcher started.
-  Napi::Value Totals(const Napi::CallbackInfo& info) {
+  // {peers, ports, closed: Float64Array}: closes since the last take; {overruns, events, error}: since start.
+  Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!watcher_) throw Napi::Error::New(env, "CloseWatcher is closed");
-    const CloseWatcher::Totals totals = watcher_->totals();
-    auto peers = Napi::Uint8Array::New(env, totals.size() * 16);
-    auto ports = Napi::Uint16Array::New(env, totals.size());
-    auto closed = Napi::Float64Array::New(env, totals.size());
+    const CloseWatcher::Closed taken = watcher_->Take();
+    auto peers = Napi::Uint8Array::New(env, taken.size() * 16);
+    auto ports = Napi::Uint16Array::New(env, taken.size());
+    auto closed = Napi::Float64Array::New(env, taken.size());
     size_t i = 0;
-    for (const auto& [key, count] : totals) {
+    for (const auto& [key, count] : taken) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
       closed[i] = double(count);

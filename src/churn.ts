@@ -1,9 +1,15 @@
-// Exact per-peer churn: connections closed (counted from the kernel's close events) and opened, derived as
-//   opened = closed since start + live now - live at start
-// per (peer, local port). Every connection that was live at start and has ended is in `closed` but not in
-// `opened`'s count of new ones: the subtraction of live-at-start takes it out again. The counters never go
-// down: a connection ending while the dump runs can be missing from `live` before it shows in `closed`.
-import type { PeerPortCount, Snapshot } from './snapshot';
+// Exact churn per (peer label, local port): connections closed (counted from the kernel's close events) and
+// opened, derived as
+//   opened = closed since the label's start + live now - live at the label's start
+// Every connection that was live at start and has ended is in `closed` but not in `opened`'s count of new
+// ones: the subtraction of live-at-start takes it out again. The first update is sockmon's start (closes
+// seen before it were of connections live at start); a label that appears later starts at 0 live, since
+// its peer was not seen before. The counters never go down: a connection ending while the dump runs can be
+// missing from `live` before it shows in `closed`.
+//
+// Bounded: a (label, port) not seen (no live connection, no close) for the retention period is forgotten,
+// as the peer's label is; if it comes back it starts again from 0, a counter reset Prometheus handles.
+import type { PeerPortCount } from './snapshot';
 
 export interface ChurnTotals {
   peer: string;
@@ -12,33 +18,53 @@ export interface ChurnTotals {
   closed: number;
 }
 
+interface Entry extends ChurnTotals {
+  liveAtStart: number;
+  seen: number;
+}
+
 const keyOf = (c: { peer: string; localPort: number }) => `${c.peer}|${c.localPort}`;
 
-export class ConnectionChurn {
-  private liveAtStart: Map<string, number> | undefined;
-  private readonly totals = new Map<string, ChurnTotals>();
+/** Sums counts per (label, local port). */
+function byLabel(counts: readonly PeerPortCount[], label: (peer: string) => string): Map<string, PeerPortCount> {
+  const sums = new Map<string, PeerPortCount>();
+  for (const c of counts) {
+    const peer = label(c.peer);
+    const key = keyOf({ peer, localPort: c.localPort });
+    const sum = sums.get(key);
+    if (sum) sum.count += c.count;
+    else sums.set(key, { peer, localPort: c.localPort, count: c.count });
+  }
+  return sums;
+}
 
-  /** Updates from a snapshot with churn data; the first one sets the baseline. */
-  update(churn: NonNullable<Snapshot['churn']>): ChurnTotals[] {
-    const live = new Map(churn.live.map((c) => [keyOf(c), c] as [string, PeerPortCount]));
-    if (!this.liveAtStart) {
-      // Closes seen before the baseline dump were of connections live at start: treat them as such.
-      this.liveAtStart = new Map();
-      for (const c of [...churn.live, ...churn.closed]) this.liveAtStart.set(keyOf(c), (this.liveAtStart.get(keyOf(c)) ?? 0) + c.count);
+export class ConnectionChurn {
+  private started = false;
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly retentionMs: number) {}
+
+  /** Updates from live counts now and the closes since the previous update, both per peer. */
+  update(live: readonly PeerPortCount[], closedSince: readonly PeerPortCount[], label: (peer: string) => string, now: number): ChurnTotals[] {
+    const liveNow = byLabel(live, label);
+    const closedNow = byLabel(closedSince, label);
+    for (const key of new Set([...liveNow.keys(), ...closedNow.keys()])) {
+      const { peer, localPort } = (liveNow.get(key) ?? closedNow.get(key)) as PeerPortCount;
+      const entry = this.entries.get(key) ?? { peer, localPort, opened: 0, closed: 0, liveAtStart: 0, seen: now };
+      const closes = closedNow.get(key)?.count ?? 0;
+      // At start, closes already seen were of connections live at start: count them as such.
+      if (!this.started) entry.liveAtStart += (liveNow.get(key)?.count ?? 0) + closes;
+      entry.closed += closes;
+      entry.opened = Math.max(entry.opened, entry.closed + (liveNow.get(key)?.count ?? 0) - entry.liveAtStart);
+      if ((liveNow.get(key)?.count ?? 0) > 0 || closes > 0) entry.seen = now;
+      this.entries.set(key, entry);
     }
-    const closed = new Map(churn.closed.map((c) => [keyOf(c), c] as [string, PeerPortCount]));
-    for (const key of new Set([...live.keys(), ...closed.keys(), ...this.totals.keys()])) {
-      const { peer, localPort } = live.get(key) ?? closed.get(key) ?? (this.totals.get(key) as ChurnTotals);
-      const closedCount = closed.get(key)?.count ?? 0;
-      const derived = closedCount + (live.get(key)?.count ?? 0) - (this.liveAtStart.get(key) ?? 0);
-      const previous = this.totals.get(key);
-      this.totals.set(key, {
-        peer,
-        localPort,
-        opened: Math.max(previous?.opened ?? 0, derived),
-        closed: Math.max(previous?.closed ?? 0, closedCount),
-      });
+    this.started = true;
+    const result: ChurnTotals[] = [];
+    for (const [key, entry] of this.entries) {
+      if (now - entry.seen > this.retentionMs) this.entries.delete(key);
+      else result.push({ peer: entry.peer, localPort: entry.localPort, opened: entry.opened, closed: entry.closed });
     }
-    return [...this.totals.values()];
+    return result;
   }
 }

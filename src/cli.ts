@@ -116,7 +116,8 @@ async function serve(args: ServeArgs): Promise<void> {
   const watch = watchOf(args);
   const native = loadNative();
   const systemd = new SystemdNotifier(native.sdNotify, log);
-  const closeWatcher = args.churn ? new native.CloseWatcher(closeWatcherOptions(watch, args['churn.receive-buffer'])) : undefined;
+  const closeWatcherConfig = closeWatcherOptions(watch, args['churn.receive-buffer']);
+  const closeWatcher = args.churn ? () => new native.CloseWatcher(closeWatcherConfig) : undefined;
   const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
   const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, log });
   const registry = createRegistry(source, {

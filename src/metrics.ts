@@ -1,86 +1,20 @@
 // The Prometheus side: prom-client collectors filled at scrape time from one shared dump.
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { ChurnTotals, ConnectionChurn } from './churn';
-import type { Logger } from './log';
-import { ConnectionSeries, SeriesUpdate, StickyPeerLabels } from './series';
-import type { IdleGroup, Snapshot } from './snapshot';
+import { ScrapeOptions, ScrapeResult, Scrapes, SnapshotTaker } from './scrape';
 import { VERSION } from './version';
 
-export interface SnapshotTaker {
-  take(): Promise<Snapshot>;
-}
-
-export interface MetricsOptions {
-  maxPeers: number;
-  retentionMs: number;
-  log: Logger;
+export interface MetricsOptions extends ScrapeOptions {
   /** Export opened/closed counters (the snapshots carry churn data). */
   churn?: boolean;
   /** Export the idle-time distribution with these bounds in seconds (the snapshots carry idle data). */
   idleBoundsSeconds?: number[];
-  now?: () => number;
-}
-
-type ScrapeResult =
-  | ({ ok: true; snapshot: Snapshot; churn: ChurnTotals[]; idle: IdleGroup[] } & Omit<SeriesUpdate, 'peerLabel'>)
-  | { ok: false };
-
-/** Sums rows that share a label set after folding. */
-function fold<T extends { peer: string; localPort: number }>(rows: T[], label: (peer: string) => string, add: (into: T, row: T) => void): T[] {
-  const folded = new Map<string, T>();
-  for (const row of rows) {
-    const peer = label(row.peer);
-    const key = `${peer}|${row.localPort}`;
-    const into = folded.get(key);
-    if (into) add(into, row);
-    else folded.set(key, { ...row, peer });
-  }
-  return [...folded.values()];
 }
 
 export function createRegistry(source: SnapshotTaker, options: MetricsOptions): Registry {
   const registry = new Registry();
-  const now = options.now ?? Date.now;
-  const connectionSeries = new ConnectionSeries(options.maxPeers, options.retentionMs);
-  const churn = new ConnectionChurn();
-  const churnLabels = new StickyPeerLabels(options.maxPeers);
-  let churnFailureLogged = false;
-
-  const digest = (snapshot: Snapshot): ScrapeResult => {
-    const { peerLabel, ...update } = connectionSeries.update(snapshot.connections, now());
-    let churnTotals: ChurnTotals[] = [];
-    if (snapshot.churn) {
-      if (snapshot.churn.error && !churnFailureLogged) {
-        churnFailureLogged = true;
-        options.log.error('close events stopped: opened and closed counters no longer move', { err: snapshot.churn.error.message });
-      }
-      churnTotals = fold(churn.update(snapshot.churn), (peer) => churnLabels.label(peer), (into, row) => {
-        into.opened += row.opened;
-        into.closed += row.closed;
-      });
-    }
-    const idle = fold(snapshot.idle ?? [], peerLabel, (into, row) => {
-      into.cumulative = into.cumulative.map((n, i) => n + row.cumulative[i]);
-    });
-    return { ok: true, snapshot, churn: churnTotals, idle, ...update };
-  };
-
-  // Every collector of a scrape (and every scrape that overlaps it) awaits the same dump; the series
-  // bookkeeping runs once per dump.
-  let lastDump: Promise<Snapshot> | undefined;
-  let lastResult: Promise<ScrapeResult> | undefined;
-  const scrape = (): Promise<ScrapeResult> => {
-    const dump = source.take();
-    if (dump !== lastDump || !lastResult) {
-      lastDump = dump;
-      lastResult = dump.then(digest, (error: NodeJS.ErrnoException) => {
-        dumpErrors.inc();
-        options.log.error('socket dump failed', { err: error.message, code: error.code });
-        return { ok: false as const };
-      });
-    }
-    return lastResult;
-  };
+  const scrapes = new Scrapes(source, options);
+  const scrape = () => scrapes.scrape();
   /** A collector that fills its metric from a successful scrape (and leaves it empty after a failed one). */
   const fromScrape = (fill: (result: Extract<ScrapeResult, { ok: true }>) => void) =>
     async function collect() {
@@ -108,12 +42,6 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
       up.set((await scrape()).ok ? 1 : 0);
     },
   });
-  const duration = new Gauge({
-    name: 'sockmon_scrape_duration_seconds',
-    help: 'How long the last socket dump took.',
-    registers: [registry],
-    collect: fromScrape((r) => duration.set(r.snapshot.durationSeconds)),
-  });
   const scanned = new Gauge({
     name: 'sockmon_sockets_scanned',
     help: 'Sockets the kernel returned for the watched ports, peers and states in the last dump.',
@@ -132,6 +60,8 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     registers: [registry],
     async collect() {
       await scrape(); // counts this scrape's dump, if it fails
+      dumpErrors.reset();
+      dumpErrors.inc(scrapes.dumpErrors);
     },
   });
 
@@ -161,6 +91,12 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
         lost.inc(r.snapshot.churn?.lostEvents ?? 0);
       }),
     });
+    const churnUp = new Gauge({
+      name: 'sockmon_churn_up',
+      help: 'Whether the close watcher ran through the last scrape interval (0: it stopped and was restarted, or cannot start; opened and closed miss what closed meanwhile).',
+      registers: [registry],
+      collect: fromScrape((r) => churnUp.set(r.snapshot.churn?.up ? 1 : 0)),
+    });
   }
 
   const bounds = options.idleBoundsSeconds;
@@ -186,6 +122,13 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     labelNames: ['version', 'nodejs'],
     registers: [registry],
   }).set({ version: VERSION, nodejs: process.version }, 1);
+  // Registered after every sockmon collector: when it runs, the others have been filled from the same scrape.
+  const duration = new Gauge({
+    name: 'sockmon_scrape_duration_seconds',
+    help: 'How long the last collection took: the socket dump, the series bookkeeping and filling every sockmon metric.',
+    registers: [registry],
+    collect: fromScrape((r) => duration.set((performance.now() - r.startedAt) / 1000)),
+  });
   collectDefaultMetrics({ register: registry });
   // These gauges sum nodejs_active_{handles,requests,resources}{type} under a counter's `_total` suffix,
   // which `promtool check metrics` rightly flags; the per-type gauges stay.

@@ -54,8 +54,11 @@ export interface CloseWatcherOptions {
   receiveBufferBytes: number;
 }
 
-export interface CloseTotals extends PeerPortArrays {
-  /** Watched connections closed since the watcher started, per group. */
+export interface ClosedSince extends PeerPortArrays {
+  /**
+   * Watched connections closed since the last take(), per group. Past 16,384 distinct groups between two
+   * takes, closes count under the all-zero peer `::` of their port (no TCP peer has it): the overflow.
+   */
   closed: Float64Array;
   /** Receive-buffer overruns (ENOBUFS): close events the kernel dropped. */
   overruns: number;
@@ -67,7 +70,8 @@ export interface CloseTotals extends PeerPortArrays {
 
 /** Counts watched connections as they end, from the kernel's TCP destroy events, on a thread of its own. */
 export interface CloseWatcher {
-  totals(): CloseTotals;
+  /** The closes since the last call (the watcher forgets them): JavaScript keeps the totals. */
+  take(): ClosedSince;
   close(): void;
 }
 

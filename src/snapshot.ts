@@ -32,15 +32,26 @@ export interface Snapshot {
   /** How long the dump took. */
   durationSeconds: number;
   raw: Pick<RawDump, 'duplicates' | 'recvCalls' | 'bytes' | 'restarts'>;
-  /** With a close watcher: live connections now, and connections closed since the watcher started (read
-   *  just before the dump), per (peer, local port); close events the kernel dropped. */
-  churn?: { live: PeerPortCount[]; closed: PeerPortCount[]; lostEvents: number; error?: Error };
+  /** With a close watcher: live connections now, and connections closed since the previous snapshot (read
+   *  just before the dump), per (peer, local port); close events the kernel dropped since start. */
+  churn?: ChurnData;
   /** With idle bounds: ESTABLISHED connections by time since data last arrived, per (peer, local port). */
   idle?: IdleGroup[];
 }
 
+export interface ChurnData {
+  live: PeerPortCount[];
+  closed: PeerPortCount[];
+  lostEvents: number;
+  /** Whether the close watcher ran through the whole interval since the previous snapshot. */
+  up: boolean;
+  /** Why it stopped (it is restarted at this snapshot), or could not be started again. */
+  error?: Error;
+}
+
 export interface SnapshotOptions {
-  closeWatcher?: CloseWatcher;
+  /** Starts a close watcher: at construction, and again whenever one stops on an error. */
+  closeWatcher?: () => CloseWatcher;
   /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
   idleBoundsSeconds?: number[];
   /** Gets one debug line per dump: its size and time. */
@@ -113,8 +124,56 @@ function toIdleGroups(idle: NonNullable<RawDump['idle']>, width: number): IdleGr
   });
 }
 
+/**
+ * The close watcher of a SnapshotSource: takes its closes before each dump, and replaces one whose thread
+ * stopped on an error (or that could not be started again) with a new one.
+ */
+class RestartingCloseWatcher {
+  private watcher: CloseWatcher | undefined;
+  /** Events lost by the watchers that were replaced. */
+  private lostBefore = 0;
+  /** Closes taken for a dump that then failed: the next take hands them out again. */
+  private returned: PeerPortCount[] = [];
+
+  constructor(private readonly start: () => CloseWatcher) {
+    this.watcher = start(); // a failure at start is a failure to start sockmon
+  }
+
+  take(): Pick<ChurnData, 'closed' | 'lostEvents' | 'up' | 'error'> {
+    const taken = this.watcher?.take();
+    const data = {
+      closed: [...this.returned, ...(taken ? perPeerPort(taken, taken.closed) : [])],
+      lostEvents: this.lostBefore + (taken?.overruns ?? 0),
+      up: !!taken && !taken.error,
+      error: taken?.error as Error | undefined,
+    };
+    this.returned = [];
+    if (!taken || taken.error) {
+      this.lostBefore = data.lostEvents;
+      this.close();
+      try {
+        this.watcher = this.start();
+      } catch (error) {
+        data.error = error as Error;
+      }
+    }
+    return data;
+  }
+
+  /** Gives back closes that could not be used (their dump failed), for the next take. */
+  giveBack(closed: PeerPortCount[]): void {
+    this.returned = closed;
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+}
+
 export class SnapshotSource {
   private readonly request: DumpRequest;
+  private readonly closeWatcher: RestartingCloseWatcher | undefined;
   private inFlight: Promise<Snapshot> | undefined;
 
   constructor(
@@ -124,6 +183,7 @@ export class SnapshotSource {
   ) {
     this.request = dumpRequest(watch, { liveStates: !!options.closeWatcher, idleBoundsSeconds: options.idleBoundsSeconds });
     checkDumpRequest(this.request);
+    this.closeWatcher = options.closeWatcher && new RestartingCloseWatcher(options.closeWatcher);
   }
 
   /** Takes a snapshot; callers that arrive while a dump runs get that dump's result. */
@@ -136,15 +196,21 @@ export class SnapshotSource {
 
   close(): void {
     this.reader.close();
-    this.options.closeWatcher?.close();
+    this.closeWatcher?.close();
   }
 
   private async dump(): Promise<Snapshot> {
-    // Closed totals first: a connection that ends during the dump is then missing from both, for now,
-    // rather than counted twice (live and closed).
-    const closed = this.options.closeWatcher?.totals();
+    // Closes first: a connection that ends during the dump is then missing from both, for now, rather
+    // than counted twice (live and closed).
+    const closed = this.closeWatcher?.take();
     const started = process.hrtime.bigint();
-    const raw = await this.reader.dump(this.request);
+    let raw: RawDump;
+    try {
+      raw = await this.reader.dump(this.request);
+    } catch (error) {
+      if (closed) this.closeWatcher?.giveBack(closed.closed);
+      throw error;
+    }
     const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const { duplicates, recvCalls, bytes, restarts } = raw;
     const snapshot: Snapshot = {
@@ -153,9 +219,7 @@ export class SnapshotSource {
       durationSeconds,
       raw: { duplicates, recvCalls, bytes, restarts },
     };
-    if (closed) {
-      snapshot.churn = { live: perPeerPort(raw, raw.live), closed: perPeerPort(closed, closed.closed), lostEvents: closed.overruns, error: closed.error };
-    }
+    if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), ...closed };
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
     this.options.log?.debug('dump', {
       sockets: raw.scanned,

@@ -5,7 +5,6 @@ import { ChildProcess } from 'node:child_process';
 import { ConnectionChurn } from '../src/churn';
 import { parseCidr } from '../src/filter';
 import { loadNative } from '../src/native';
-import { StickyPeerLabels } from '../src/series';
 import { SnapshotSource } from '../src/snapshot';
 import { exited, startServe } from './helpers/cli';
 import { requireRoot, NetworkNamespace, waitForOutput } from './helpers/netns';
@@ -16,28 +15,36 @@ import { parseSamples, seriesOf } from './helpers/promtext';
 const pp = (peer: string, count: number) => ({ peer, localPort: 80, count });
 
 describe('churn: deriving opened from closed and live counts', () => {
+  const same = (peer: string) => peer;
+  const totals = (update: ReturnType<ConnectionChurn['update']>) => update.map((t) => `${t.peer} ${t.opened} ${t.closed}`);
+
   it('starts at 0, counts every connection once, and takes closes in the start window as pre-existing', () => {
-    const churn = new ConnectionChurn();
-    const totals = (update: ReturnType<ConnectionChurn['update']>) => update.map((t) => `${t.peer} ${t.opened} ${t.closed}`);
+    const churn = new ConnectionChurn(600_000);
     // Baseline: 3 live; 1 connection had already closed between the watcher's start and this dump.
-    assert.deepEqual(totals(churn.update({ live: [pp('a', 3)], closed: [pp('a', 1)], lostEvents: 0 })), ['a 0 1']);
+    assert.deepEqual(totals(churn.update([pp('a', 3)], [pp('a', 1)], same, 0)), ['a 0 1']);
     // 2 new connections, 1 old one closed: live 4, closed 2.
-    assert.deepEqual(totals(churn.update({ live: [pp('a', 4)], closed: [pp('a', 2)], lostEvents: 0 })), ['a 2 2']);
+    assert.deepEqual(totals(churn.update([pp('a', 4)], [pp('a', 1)], same, 1)), ['a 2 2']);
     // A new peer opens and closes 5 between scrapes; 'a' loses everything.
-    assert.deepEqual(totals(churn.update({ live: [], closed: [pp('a', 6), pp('b', 5)], lostEvents: 0 })), ['a 2 6', 'b 5 5']);
+    assert.deepEqual(totals(churn.update([], [pp('a', 4), pp('b', 5)], same, 2)), ['a 2 6', 'b 5 5']);
   });
 
   it('never goes down when a connection ends between the closed read and the dump', () => {
-    const churn = new ConnectionChurn();
-    churn.update({ live: [pp('a', 2)], closed: [], lostEvents: 0 });
-    churn.update({ live: [pp('a', 3)], closed: [], lostEvents: 0 }); // opened 1
-    const [a] = churn.update({ live: [pp('a', 2)], closed: [], lostEvents: 0 }); // the close is not in yet
+    const churn = new ConnectionChurn(600_000);
+    churn.update([pp('a', 2)], [], same, 0);
+    churn.update([pp('a', 3)], [], same, 1); // opened 1
+    const [a] = churn.update([pp('a', 2)], [], same, 2); // the close is not in yet
     assert.equal(a.opened, 1);
   });
 
-  it('keeps counter labels sticky under the peer cap', () => {
-    const labels = new StickyPeerLabels(2);
-    assert.deepEqual(['a', 'b', 'c', 'a', 'c', 'b'].map((p) => labels.label(p)), ['a', 'b', 'other', 'a', 'other', 'b']);
+  it('sums peers that share a label, and forgets a label not seen for the retention period', () => {
+    const churn = new ConnectionChurn(60_000);
+    const fold = (peer: string) => (peer === 'a' ? 'a' : 'other');
+    churn.update([pp('a', 1)], [], fold, 0);
+    assert.deepEqual(totals(churn.update([pp('a', 1), pp('b', 2)], [pp('c', 3)], fold, 1000)), ['a 0 0', 'other 5 3']);
+    assert.deepEqual(totals(churn.update([pp('a', 1)], [pp('b', 2)], fold, 60_000)), ['a 0 0', 'other 5 5']);
+    assert.deepEqual(totals(churn.update([pp('a', 1)], [], fold, 120_001)), ['a 0 0']);
+    // Back after it was forgotten: a new start, from 0.
+    assert.deepEqual(totals(churn.update([pp('a', 1), pp('d', 1)], [], fold, 130_000)), ['a 0 0', 'other 1 0']);
   });
 });
 

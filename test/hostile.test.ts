@@ -79,6 +79,7 @@ describe('hostile clients: sockmon serve keeps answering', function () {
 
   it('survives 50 connections that each pipeline 2,000 requests and vanish, under the 64 MB heap cap', async () => {
     const pid = served.child.pid as number;
+    assert.equal(served.child.exitCode, null, `sockmon died: ${served.stderr()}`);
     const cpuBefore = cpuMs(pid);
     const result = JSON.parse((await flood('pipeline', '127.0.0.1', port, 50, 2000)).stdout);
     await sleep(2000); // whatever work is left would run now

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { parseCidr, StateName } from '../src/filter';
 import { DiagReader, loadNative } from '../src/native';
-import { Connection, dumpRequest, SnapshotSource } from '../src/snapshot';
+import { formatPeer } from '../src/address';
+import { closeWatcherOptions, Connection, dumpRequest, SnapshotSource } from '../src/snapshot';
 import { Population } from './helpers/population';
 
 const ESTAB_TW: StateName[] = ['established', 'time_wait'];
@@ -92,5 +93,27 @@ describe('native: dumping real sockets from the kernel', () => {
     const closed = new (loadNative().DiagReader)();
     closed.close();
     await assert.rejects(closed.dump({ states: 2, sport: 0, bytecode: new Uint8Array() }), { code: 'EBADF' });
+  });
+});
+
+describe('native: the close watcher on real sockets', () => {
+  it('counts each closed connection once per peer, never a listener that closes, and forgets what it handed out', async () => {
+    const population = new Population();
+    const port = await population.listen('127.0.0.1');
+    // Every peer (0.0.0.0/0): a closing listener's peer, the wildcard, would match if listeners counted.
+    const watcher = new (loadNative().CloseWatcher)(closeWatcherOptions({ cidrs: [parseCidr('0.0.0.0/0')], ports: [port], states: ESTAB_TW }, 1 << 20));
+    try {
+      await population.connect({ from: '127.0.0.100', to: '127.0.0.1', port, count: 2, closeBy: 'client' });
+      await population.connect({ from: '127.0.0.101', to: '127.0.0.1', port, count: 1, closeBy: 'server' });
+      await population.close(); // the listener goes too
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const taken = watcher.take();
+      const counts = Array.from(taken.closed, (count, i) => `${formatPeer(taken.peers, i * 16)} ${taken.ports[i]} ${count}`).sort();
+      assert.deepEqual(counts, [`127.0.0.100 ${port} 2`, `127.0.0.101 ${port} 1`]);
+      assert.equal(taken.error, undefined);
+      assert.equal(watcher.take().closed.length, 0, 'a second take starts from nothing');
+    } finally {
+      watcher.close();
+    }
   });
 });
