@@ -1,5 +1,5 @@
-// The one file that loads the compiled addon (build/Release/sockmon.node). Everything else in src/ uses
-// these types and takes the binding as a parameter, so tests can pass a fake.
+// The one file that loads the compiled addon. Everything else in src/ uses these types and takes the binding as a
+// parameter, so tests can pass a fake.
 import path from 'node:path';
 
 export interface DumpRequest {
@@ -106,8 +106,10 @@ export interface NativeBinding {
 let binding: NativeBinding | undefined;
 
 export function loadNative(): NativeBinding {
-  // dist/src/native.js -> build/Release/sockmon.node
-  binding ??= require(path.join(__dirname, '..', '..', 'build', 'Release', 'sockmon.node')) as NativeBinding;
+  // node-gyp-build looks in the package root (dist/src/native.js -> ../..) for an addon built from source
+  // (build/Release/sockmon.node, what `npm ci` makes in a checkout) and then for the prebuilt one the release
+  // tarball carries (prebuilds/linux-x64/sockmon.glibc.node), checking platform, architecture and libc.
+  binding ??= require('node-gyp-build')(path.join(__dirname, '..', '..')) as NativeBinding;
   return binding;
 }
 

@@ -2,6 +2,7 @@
 import { comparePeers, formatPeer } from './address';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
 import { Listener, listenRequest, toListeners } from './listeners';
+import { Logger } from './log';
 import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
 export interface Connection {
@@ -58,6 +59,8 @@ export interface SnapshotOptions {
   closeWatcher?: () => CloseWatcher;
   /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
   idleBoundsSeconds?: number[];
+  /** Gets one debug line per dump: its size and time. */
+  log?: Logger;
 }
 
 /** States a live connection can be in: a full socket that will end with a close event. */
@@ -226,6 +229,15 @@ export class SnapshotSource {
     };
     if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), ...closed };
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
+    this.options.log?.debug('dump', {
+      sockets: raw.scanned,
+      groups: raw.counts.length,
+      duplicates,
+      bytes,
+      recv_calls: recvCalls,
+      restarts,
+      duration_ms: (durationSeconds * 1000).toFixed(2),
+    });
     return snapshot;
   }
 }
