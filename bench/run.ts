@@ -13,8 +13,8 @@ import { ChildProcess, execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { promisify } from 'node:util';
+import { lines } from '../test/helpers/lines';
 import { clearStale, hostTestAddresses, NetworkNamespace } from '../test/helpers/netns';
 import { NAMESPACE_ADDRESSES, planPopulation, PopulationPlan } from './population';
 import { WATCH_CIDR, WorkerConfig, WorkerResult } from './protocol';
@@ -94,39 +94,6 @@ async function firstLine(command: string, args: string[]): Promise<string> {
   } catch {
     return `${command}: unknown version`;
   }
-}
-
-/** Reads a child's stdout line by line; next(prefix) waits for a line that starts with it. */
-function lines(child: ChildProcess, what: string) {
-  const queue: string[] = [];
-  let closed = false;
-  let notify: (() => void) | undefined;
-  const input = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  input.on('line', (line) => {
-    queue.push(line);
-    notify?.();
-  });
-  input.on('close', () => {
-    closed = true;
-    notify?.();
-  });
-  return async (prefix: string, timeoutMs: number): Promise<string> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = queue.findIndex((line) => line.startsWith(prefix));
-      if (index >= 0) return queue.splice(index, 1)[0].slice(prefix.length).trim();
-      if (closed) throw new Error(`${what} ended (exit ${child.exitCode ?? child.signalCode}) before printing "${prefix}"`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${what} printed no "${prefix}" within ${timeoutMs / 1000} s`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        notify = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  };
 }
 
 function exitOf(child: ChildProcess): Promise<number | string> {

@@ -1,5 +1,6 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
+import { compileCloseFilter, encodeCloseFilter } from './close_filter';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
 import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
@@ -62,12 +63,14 @@ export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleB
   return request;
 }
 
-/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter. */
+/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter, checked in the
+ *  kernel (the close-event filter) and again in user space (PeerMatcher). */
 export function closeWatcherOptions(watch: Watch, receiveBufferBytes: number): CloseWatcherOptions {
   return {
     ports: Uint16Array.from(watch.ports),
     cidrs: watch.cidrs.map((c) => ({ ipv4: c.family === 4, prefix: c.prefix, address: c.address })),
     receiveBufferBytes,
+    filter: encodeCloseFilter(compileCloseFilter(watch)),
   };
 }
 
@@ -151,7 +154,7 @@ export class SnapshotSource {
       raw: { duplicates, recvCalls, bytes, restarts },
     };
     if (closed) {
-      snapshot.churn = { live: perPeerPort(raw, raw.live), closed: perPeerPort(closed, closed.closed), lostEvents: closed.overruns, error: closed.error };
+      snapshot.churn = { live: perPeerPort(raw, raw.live), closed: perPeerPort(closed, closed.closed), lostEvents: closed.lostEvents, error: closed.error };
     }
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
     return snapshot;
