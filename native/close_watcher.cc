@@ -4,6 +4,8 @@
 #include <linux/sock_diag.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@ namespace {
 // recvmmsg batch: slots of 4 KiB hold one destroy message each (inet_diag_msg and tcp_info: ~400 bytes).
 constexpr size_t kBatch = 64;
 constexpr size_t kSlot = 4096;
+constexpr int kNice = -10;
 
 }  // namespace
 
@@ -111,6 +114,11 @@ void CloseWatcher::Add(const DiagRecord& record) {
 }
 
 void CloseWatcher::Run() {
+  // When closing processes saturate every CPU, a thread of normal priority can wait hundreds of
+  // milliseconds to run, longer than any buffer lasts. A higher priority (only for this thread, which
+  // sleeps almost always) keeps it draining; it needs CAP_SYS_NICE or RLIMIT_NICE (systemd LimitNICE=),
+  // and without them the thread runs at the default priority.
+  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kNice);
   std::vector<uint8_t> buffer(kBatch * kSlot);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   for (;;) {

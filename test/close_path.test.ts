@@ -112,6 +112,8 @@ describe('close path: the kernel-side filter and exact losses, in a private name
     }
     await sleep(500);
     assert.deepEqual(await watchers.report(), expected);
+    // Allowed to (root), each watcher thread runs at nice -10 and the rest of the process at 0.
+    assert.deepEqual(threadNices(watchers.pid).filter((nice) => nice !== 0), [-10, -10]);
     await watchers.stop();
   });
 
@@ -144,6 +146,14 @@ describe('close path: the kernel-side filter and exact losses, in a private name
     await watchers.stop();
   });
 });
+
+/** The nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
+function threadNices(pid: number): number[] {
+  return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
 
 /** The Drops column of /proc/<pid>/net/netlink (the process's namespace) for its close-event socket: a
  *  NETLINK_SOCK_DIAG (4) socket in groups 1 and 3 (mask 5) whose inode is one of the process's descriptors. */
