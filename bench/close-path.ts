@@ -52,6 +52,8 @@ export interface Run {
   hostUs: number;
   /** closeload's own CPU plus the listener's and the kernel workers', per connection, µs. */
   processUs: number;
+  /** Of that, the listener's own CPU (all its threads), per connection, µs. */
+  listenerUs: number;
   /** Connections per second closeload reached. */
   rate: number;
   /** What the listener saw: floor events, or sockmon's closed/opened deltas and lost count. */
@@ -103,8 +105,8 @@ function processJiffies(pid: number): number {
  * CPU of the kernel's worker threads (kworker, ksoftirqd), in jiffies: the destroy events are built and
  * multicast on a workqueue (sock_diag_events), not by the closing process, so its cost lands there.
  */
-function kernelWorkerJiffies(): number {
-  let total = 0;
+function kernelWorkerJiffies(): Map<number, number> {
+  const jiffies = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -112,11 +114,18 @@ function kernelWorkerJiffies(): number {
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       if (!/^(kworker|ksoftirqd)/.test(comm)) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]);
+      jiffies.set(Number(entry), Number(fields[11]) + Number(fields[12]));
     } catch {
       // gone meanwhile
     }
   }
+  return jiffies;
+}
+
+/** CPU the kernel workers spent between two snapshots; a worker that ended meanwhile is left out. */
+function workerDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, jiffies] of after) total += jiffies - (before.get(pid) ?? 0);
   return total;
 }
 
@@ -221,13 +230,14 @@ async function measure(ns: NetworkNamespace, tools: Record<keyof typeof SOURCES,
   // The listener's last batch comes up to one pause later: give it that, inside the window.
   await sleep(PAUSE_MS * 3);
   const hostAfter = hostBusy();
-  const workerJiffies = kernelWorkerJiffies() - workersBefore;
+  const workerJiffies = workerDelta(workersBefore, kernelWorkerJiffies());
   const listenerJiffies = listener ? processJiffies(listener.pid) - listenerBefore : 0;
   if (done.errors > 0 || done.n !== n) throw new Error(`closeload: ${done.n} of ${n} connections, ${done.errors} errors`);
   const { check, exact } = listener ? await listener.finish(n, watched) : { check: '-', exact: true };
   return {
     hostUs: ((hostAfter.busy - hostBefore.busy) * JIFFY_US) / n,
     processUs: (done.cpu * 1e6 + (listenerJiffies + workerJiffies) * JIFFY_US) / n,
+    listenerUs: (listenerJiffies * JIFFY_US) / n,
     rate: n / (done.last - done.first),
     check,
     exact,
@@ -334,7 +344,7 @@ export async function runClosePath(ns: NetworkNamespace, tools: Record<keyof typ
       const scenario = SCENARIOS[(round + i) % SCENARIOS.length];
       const result = await measure(ns, tools, scenario, options.connections, filterHex);
       runs[scenario].push(result);
-      log(`round ${round + 1}/${options.repeats} ${scenario}: ${result.hostUs.toFixed(2)} µs/connection host, ${result.processUs.toFixed(2)} µs attributed; ${Math.round(result.rate)}/s; ${result.check}${result.exact ? '' : ' NOT EXACT'}`);
+      log(`round ${round + 1}/${options.repeats} ${scenario}: ${result.hostUs.toFixed(2)} µs/connection host, ${result.processUs.toFixed(2)} µs attributed (listener ${result.listenerUs.toFixed(2)}); ${Math.round(result.rate)}/s; ${result.check}${result.exact ? '' : ' NOT EXACT'}`);
     }
   }
   const bursts: BurstResult[] = [];
@@ -359,6 +369,15 @@ const us = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const spread = (values: number[]) => `${us(Math.min(...values))}–${us(Math.max(...values))}`;
 
+/** PASS needs no loss at (nearly) the planned rate: the closing processes may not reach it on this machine. */
+function burstVerdict(burst: BurstResult | undefined, rate: number): string {
+  if (!burst) return 'not run';
+  const lossless = burst.lost === 0 && burst.closed === burst.made;
+  const reached = burst.rate >= 0.95 * rate;
+  if (!lossless) return `MISS (${int(burst.rate)}/s reached, ${int(burst.lost)} lost)`;
+  return reached ? `PASS (${int(burst.rate)}/s reached, none lost)` : `none lost, but the closing processes reached only ${int(burst.rate)}/s (both CPUs busy closing)`;
+}
+
 export function closePathSection(result: ClosePathResult): string {
   const { runs, options } = result;
   const host = (s: Scenario) => median(runs[s].map((r) => r.hostUs));
@@ -368,7 +387,7 @@ export function closePathSection(result: ClosePathResult): string {
   const rows = SCENARIOS.map((s) => {
     const exact = runs[s].every((r) => r.exact);
     const addedCell = (of: (s: Scenario) => number) => (s === 'nothing' ? '—' : us(added(s, of)));
-    return `| ${SCENARIO_LABELS[s]} | ${us(host(s))} | ${addedCell(host)} | ${spread(runs[s].map((r) => r.hostUs))} | ${us(attributed(s))} | ${addedCell(attributed)} | ${spread(runs[s].map((r) => r.processUs))} | ${int(median(runs[s].map((r) => r.rate)))} | ${runs[s].at(-1)?.check ?? ''}${exact ? '' : ' (NOT EXACT in some run)'} |`;
+    return `| ${SCENARIO_LABELS[s]} | ${us(host(s))} | ${addedCell(host)} | ${spread(runs[s].map((r) => r.hostUs))} | ${us(attributed(s))} | ${addedCell(attributed)} | ${spread(runs[s].map((r) => r.processUs))} | ${s === 'nothing' ? '—' : us(median(runs[s].map((r) => r.listenerUs)))} | ${int(median(runs[s].map((r) => r.rate)))} | ${runs[s].at(-1)?.check ?? ''}${exact ? '' : ' (NOT EXACT in some run)'} |`;
   });
   // A negative ratio (someone's added CPU below nothing's) is noise, not a result.
   const verdict = (r: number) => (!(r >= 0) ? 'noise' : r <= 1.1 ? 'PASS' : 'MISS');
@@ -389,8 +408,8 @@ export function closePathSection(result: ClosePathResult): string {
     '',
     `CPU per connection for ${int(options.connections)} connections made and ended one after another by closeload.c (the client resets: no TIME-WAIT; each connection destroys two sockets, two close events), in a fresh namespace; ${options.repeats} rounds, the scenarios round-robin, medians. sockmon serve watches port ${WATCH_PORT}, peers ${WATCH_CIDR}; the unwatched runs use port ${UNWATCHED_PORT}. The floor (closefloor.c) attaches the same filter program, drains with recvmmsg and pauses ${PAUSE_MS} ms like sockmon, at nice -10, and only counts. "host": busy time of all CPUs from /proc/stat around the run (10 ms ticks), everything on the machine included. "attributed": closeload's CPU + the listener's + the kernel worker threads' (kworker, ksoftirqd: the destroy events are built and multicast on a workqueue), which leaves out other people's processes. Other load on the machine in the 2 s before the runs: ${(result.idleBusyShare * 100).toFixed(1)}% of the CPUs.`,
     '',
-    '| scenario | host µs/conn | host added | host min–max | attributed µs/conn | attributed added | attributed min–max | conn/s | check (last run) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| scenario | host µs/conn | host added | host min–max | attributed µs/conn | attributed added | attributed min–max | of which the listener | conn/s | check (last run) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
     '',
     `- (sockmon − nothing) / (floor − nothing), target ≤ 1.1x: on host CPU ${ratios(host)}; on attributed CPU ${ratios(attributed)}`,
@@ -403,7 +422,7 @@ export function closePathSection(result: ClosePathResult): string {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...burstRows,
     '',
-    `- target, no loss at ${int(options.burstRate)} closes/s for ${options.burstSeconds} s with the default buffer: ${target ? (target.lost === 0 && target.closed === target.made ? `PASS (${int(target.rate)}/s reached, lost 0)` : `MISS (${int(target.rate)}/s reached, lost ${int(target.lost)})`) : 'not run'}; highest rate with zero loss: ${lossless.length ? `${int(Math.max(...lossless))}/s` : 'none'}`,
+    `- target, no loss at ${int(options.burstRate)} closes/s for ${options.burstSeconds} s with the default buffer: ${burstVerdict(target, options.burstRate)}; highest rate reached with zero loss at the default buffer: ${lossless.length ? `${int(Math.max(...lossless))}/s` : 'none'}`,
     '',
   ].join('\n');
 }
