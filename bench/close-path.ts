@@ -5,6 +5,7 @@
 // against sockmon's default buffer, with the lost count. All in one fresh namespace, run from run.ts.
 import { ChildProcess, execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { compileCloseFilter, encodeCloseFilter } from '../src/close_filter';
@@ -81,6 +82,9 @@ export interface ClosePathResult {
   bursts: BurstResult[];
   /** Other load on the machine while idle: busy share of both CPUs over 2 s before the runs. */
   idleBusyShare: number;
+  /** When the section finished (ISO), and on which kernel. */
+  finished: string;
+  kernel: string;
 }
 
 const log = (message: string) => process.stderr.write(`bench: close path: ${message}\n`);
@@ -362,7 +366,7 @@ export async function runClosePath(ns: NetworkNamespace, tools: Record<keyof typ
     log(`burst, ${listener.kind} ${listener.buffer >> 20} MiB, ${rate}/s planned: ${Math.round(result.rate)}/s reached over ${result.seconds.toFixed(2)} s; counted ${result.closed} of ${result.made}, lost ${result.lost}, listener CPU ${result.listenerCpu.toFixed(2)} s`);
     bursts.push(result);
   }
-  return { options, runs, bursts, idleBusyShare };
+  return { options, runs, bursts, idleBusyShare, finished: new Date().toISOString(), kernel: os.release() };
 }
 
 const us = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
@@ -405,6 +409,8 @@ export function closePathSection(result: ClosePathResult): string {
   const lossless = sockmonDefault.filter((b) => b.lost === 0 && b.closed === b.made).map((b) => b.rate);
   return [
     '### Close path',
+    '',
+    `Run finished ${result.finished}, kernel ${result.kernel}, ${os.availableParallelism()} CPUs (\`npm run bench:close\`).`,
     '',
     `CPU per connection for ${int(options.connections)} connections made and ended one after another by closeload.c (the client resets: no TIME-WAIT; each connection destroys two sockets, two close events), in a fresh namespace; ${options.repeats} rounds, the scenarios round-robin, medians. sockmon serve watches port ${WATCH_PORT}, peers ${WATCH_CIDR}; the unwatched runs use port ${UNWATCHED_PORT}. The floor (closefloor.c) attaches the same filter program, drains with recvmmsg and pauses ${PAUSE_MS} ms like sockmon, at nice -10, and only counts. "host": busy time of all CPUs from /proc/stat around the run (10 ms ticks), everything on the machine included. "attributed": closeload's CPU + the listener's + the kernel worker threads' (kworker, ksoftirqd: the destroy events are built and multicast on a workqueue), which leaves out other people's processes. Other load on the machine in the 2 s before the runs: ${(result.idleBusyShare * 100).toFixed(1)}% of the CPUs.`,
     '',
