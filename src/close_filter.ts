@@ -224,7 +224,7 @@ export function compileCloseFilter(watch: { ports: readonly number[]; cidrs: rea
 function check(program: SockFilter[]): SockFilter[] {
   if (program.length > MAX_CLOSE_FILTER_INSTRUCTIONS) {
     throw new UsageError(
-      `too many ports and CIDRs: the close-event filter would take ${program.length} instructions (at most ${MAX_CLOSE_FILTER_INSTRUCTIONS})`,
+      `too many ports and CIDRs: the close-event filter would take ${program.length} instructions (at most ${MAX_CLOSE_FILTER_INSTRUCTIONS}; --no-churn goes without it)`,
     );
   }
   return program;

@@ -262,7 +262,7 @@ describe('close filter: verdicts on destroy messages', () => {
     const many = Array.from({ length: 1100 }, (_, i) => parseCidr(`10.${i >> 8}.${i & 255}.0/24`));
     assert.throws(
       () => compileCloseFilter({ ports: [80], cidrs: many }),
-      (e: Error) => e instanceof UsageError && /close-event filter would take \d+ instructions \(at most 4096\)/.test(e.message),
+      (e: Error) => e instanceof UsageError && /close-event filter would take \d+ instructions \(at most 4096; --no-churn goes without it\)/.test(e.message),
     );
   });
 });
