@@ -73,6 +73,8 @@ export interface CloseWatcherOptions {
   /** ipv4: an AF_INET condition (4-byte address), also matching v4-mapped peers; else 16 bytes. */
   cidrs: { ipv4: boolean; prefix: number; address: Uint8Array }[];
   receiveBufferBytes: number;
+  /** The kernel-side program (close_filter.ts encodeCloseFilter): unwatched events never reach the thread. */
+  filter?: Uint8Array;
 }
 
 export interface ClosedSince extends PeerPortArrays {
@@ -81,9 +83,9 @@ export interface ClosedSince extends PeerPortArrays {
    * takes, closes count under the all-zero peer `::` of their port (no TCP peer has it): the overflow.
    */
   closed: Float64Array;
-  /** Receive-buffer overruns (ENOBUFS): close events the kernel dropped. */
-  overruns: number;
-  /** Close events received, watched or not. */
+  /** Close events the kernel dropped because the receive buffer was full (its own count, SO_MEMINFO). */
+  lostEvents: number;
+  /** Close events received: those the kernel-side filter let through. */
   events: number;
   /** Set if the watcher's thread stopped on an error. */
   error?: NodeJS.ErrnoException;

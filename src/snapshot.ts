@@ -1,5 +1,6 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
+import { compileCloseFilter, encodeCloseFilter } from './close_filter';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
 import { Listener, listenRequest, toListeners } from './listeners';
 import { Logger } from './log';
@@ -82,12 +83,14 @@ export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleB
   return request;
 }
 
-/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter. */
+/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter, checked in the
+ *  kernel (the close-event filter) and again in user space (PeerMatcher). */
 export function closeWatcherOptions(watch: Watch, receiveBufferBytes: number): CloseWatcherOptions {
   return {
     ports: Uint16Array.from(watch.ports),
     cidrs: watch.cidrs.map((c) => ({ ipv4: c.family === 4, prefix: c.prefix, address: c.address })),
     receiveBufferBytes,
+    filter: encodeCloseFilter(compileCloseFilter(watch)),
   };
 }
 
@@ -149,7 +152,7 @@ class RestartingCloseWatcher {
     const taken = this.watcher?.take();
     const data = {
       closed: [...this.returned, ...(taken ? perPeerPort(taken, taken.closed) : [])],
-      lostEvents: this.lostBefore + (taken?.overruns ?? 0),
+      lostEvents: this.lostBefore + (taken?.lostEvents ?? 0),
       up: !!taken && !taken.error,
       error: taken?.error as Error | undefined,
     };
