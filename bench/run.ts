@@ -9,13 +9,18 @@
 //   --no-node-exporter            leave node_exporter out
 //   --refresh-age 48              re-make the TIME-WAIT population before a round that could end later than
 //                                 this many seconds after its oldest socket was made (they last 60 s)
+//   --close-path-only             only the close-path section (also `npm run bench:close`); with --out it
+//                                 replaces that section of the file and keeps the rest
+//   --no-close-path               leave the close-path section out
+//   --close-connections 100000 --close-repeats 7 --burst-rate 100000 --burst-seconds 2
 import { ChildProcess, execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { promisify } from 'node:util';
+import { lines } from '../test/helpers/lines';
 import { clearStale, hostTestAddresses, NetworkNamespace } from '../test/helpers/netns';
+import { buildClosePathTools, closePathSection, ClosePathOptions, runClosePath } from './close-path';
 import { NAMESPACE_ADDRESSES, planPopulation, PopulationPlan } from './population';
 import { WATCH_CIDR, WorkerConfig, WorkerResult } from './protocol';
 import { formatReport, Machine, populationTable, SizeResult, sizeSection, StateCounts } from './report';
@@ -37,6 +42,9 @@ interface Options {
   out: string | null;
   nodeExporter: boolean;
   refreshAge: number;
+  /** Sizes and/or the close-path section. */
+  sizesSection: boolean;
+  closePath: ClosePathOptions | null;
 }
 
 function parseCount(text: string, what: string, min: number): number {
@@ -55,6 +63,12 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     out: path.join(ROOT, 'bench', 'results.md'),
     nodeExporter: true,
     refreshAge: 48,
+    sizesSection: true,
+    closePath: { connections: 100_000, repeats: 7, burstRate: 100_000, burstSeconds: 2 },
+  };
+  const closePath = () => {
+    if (!options.closePath) throw new Error('the close-path flags and --no-close-path do not go together');
+    return options.closePath;
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -71,6 +85,12 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     else if (flag === '--no-out') options.out = null;
     else if (flag === '--no-node-exporter') options.nodeExporter = false;
     else if (flag === '--refresh-age') options.refreshAge = Math.min(55, parseCount(value(), '--refresh-age', 1));
+    else if (flag === '--close-path-only') options.sizesSection = false;
+    else if (flag === '--no-close-path') options.closePath = null;
+    else if (flag === '--close-connections') closePath().connections = parseCount(value(), '--close-connections', 1000);
+    else if (flag === '--close-repeats') closePath().repeats = parseCount(value(), '--close-repeats', 1);
+    else if (flag === '--burst-rate') closePath().burstRate = parseCount(value(), '--burst-rate', 1000);
+    else if (flag === '--burst-seconds') closePath().burstSeconds = parseCount(value(), '--burst-seconds', 1);
     else if (flag === '--help' || flag === '-h') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
       process.exit(0);
@@ -94,39 +114,6 @@ async function firstLine(command: string, args: string[]): Promise<string> {
   } catch {
     return `${command}: unknown version`;
   }
-}
-
-/** Reads a child's stdout line by line; next(prefix) waits for a line that starts with it. */
-function lines(child: ChildProcess, what: string) {
-  const queue: string[] = [];
-  let closed = false;
-  let notify: (() => void) | undefined;
-  const input = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  input.on('line', (line) => {
-    queue.push(line);
-    notify?.();
-  });
-  input.on('close', () => {
-    closed = true;
-    notify?.();
-  });
-  return async (prefix: string, timeoutMs: number): Promise<string> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = queue.findIndex((line) => line.startsWith(prefix));
-      if (index >= 0) return queue.splice(index, 1)[0].slice(prefix.length).trim();
-      if (closed) throw new Error(`${what} ended (exit ${child.exitCode ?? child.signalCode}) before printing "${prefix}"`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${what} printed no "${prefix}" within ${timeoutMs / 1000} s`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        notify = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  };
 }
 
 function exitOf(child: ChildProcess): Promise<number | string> {
@@ -232,6 +219,25 @@ async function runSize(size: number, options: Options, nodeExporter: string | nu
   }
 }
 
+const CLOSE_PATH_HEADING = '### Close path';
+
+/** The close-path section, in a fresh namespace of its own (bench/close-path.ts). */
+async function runClosePathSection(closePath: ClosePathOptions): Promise<string> {
+  const tools = await buildClosePathTools(__dirname);
+  const ns = new NetworkNamespace(NAMESPACE_PREFIX);
+  current = ns;
+  try {
+    await ns.create(NAMESPACE_ADDRESSES, ['net.ipv4.ip_local_port_range=1024 65000']);
+    const section = closePathSection(await runClosePath(ns, tools, closePath));
+    if (!section.startsWith(CLOSE_PATH_HEADING)) throw new Error('close-path section heading changed');
+    process.stderr.write('\n' + section + '\n');
+    return section;
+  } finally {
+    await ns.delete();
+    current = undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces)');
@@ -260,13 +266,20 @@ async function main(): Promise<void> {
 
   const twBaseline = timeWaitObjects();
   const results: SizeResult[] = [];
-  for (const size of options.sizes) {
+  for (const size of options.sizesSection ? options.sizes : []) {
     const result = await runSize(size, options, nodeExporter, twBaseline);
     results.push(result);
     process.stderr.write('\n' + sizeSection(result) + '\n');
   }
+  const closePath = options.closePath ? await runClosePathSection(options.closePath) : '';
 
-  const report = formatReport(machine, options, results);
+  let report = options.sizesSection ? formatReport(machine, options, results) + '\n' + closePath : closePath;
+  if (!options.sizesSection && options.out && fs.existsSync(options.out)) {
+    // Keep the sizes' sections of the file; replace its close-path section (always the last).
+    const previous = fs.readFileSync(options.out, 'utf8');
+    const at = previous.indexOf(CLOSE_PATH_HEADING);
+    report = (at >= 0 ? previous.slice(0, at) : previous.trimEnd() + '\n\n') + closePath;
+  }
   process.stdout.write('\n' + report);
   if (options.out) {
     fs.writeFileSync(options.out, report);

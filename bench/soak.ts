@@ -119,14 +119,15 @@ async function peers(): Promise<void> {
       const body = await ns.fetch('http://127.0.0.1:19469/metrics');
       const closed = [...body.matchAll(/^sockmon_tcp_connections_closed_total\{[^}]*\} (\S+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
       const duration = Number(/^sockmon_scrape_duration_seconds (\S+)$/m.exec(body)?.[1]);
-      return { ms: Date.now() - started, closed, duration };
+      const lost = Number(/^sockmon_close_events_lost_total (\S+)$/m.exec(body)?.[1]);
+      return { ms: Date.now() - started, closed, lost, duration };
     };
     console.log(`soak: ${PEERS} distinct peers, 100,000 at a time, scraped every second; retention ${RETENTION_S}s`);
-    console.log(`peers      RSS MB  fds  closed_total  scrape ms  scrape_duration ms`);
+    console.log(`peers      RSS MB  fds  closed_total  lost  scrape ms  scrape_duration ms`);
     const line = async (label: string) => {
       const s = await scrape();
       const u = usage(pid);
-      console.log(`${label.padEnd(9)}  ${u.rssMb.toFixed(1).padStart(6)}  ${String(u.fds).padStart(3)}  ${String(s.closed).padStart(12)}  ${String(s.ms).padStart(9)}  ${(s.duration * 1000).toFixed(1).padStart(18)}`);
+      console.log(`${label.padEnd(9)}  ${u.rssMb.toFixed(1).padStart(6)}  ${String(u.fds).padStart(3)}  ${String(s.closed).padStart(12)}  ${String(s.lost).padStart(4)}  ${String(s.ms).padStart(9)}  ${(s.duration * 1000).toFixed(1).padStart(18)}`);
     };
     await line('0');
     for (let done = 0; done < PEERS; done += 100_000) {

@@ -4,6 +4,8 @@
 #include <linux/sock_diag.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,13 +16,37 @@
 
 namespace sockmon {
 
-CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes) : matcher_(std::move(matcher)) {
+namespace {
+
+// recvmmsg batch: slots of 4 KiB hold one destroy message each (inet_diag_msg and tcp_info: ~400 bytes).
+constexpr size_t kBatch = 64;
+constexpr size_t kSlot = 4096;
+constexpr int kNice = -10;
+
+}  // namespace
+
+CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter)
+    : matcher_(std::move(matcher)) {
   fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd_ < 0) throw SysError{errno, "socket"};
-  // A larger buffer rides out bursts of closes; SO_RCVBUFFORCE passes rmem_max where it is permitted.
+  // The buffer holds what arrives while the thread pauses (kPace); SO_RCVBUFFORCE passes rmem_max where it
+  // is permitted.
   if (receive_buffer_bytes > 0 &&
       setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes, sizeof(receive_buffer_bytes)) < 0) {
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
+  // No ENOBUFS: the kernel's drop count says how many were lost, and without the flag a full buffer also
+  // marks the socket congested, which drops every event until the queue is empty again.
+  const int one = 1;
+  setsockopt(fd_, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+  // The filter goes on before bind(): no unfiltered event is ever queued.
+  if (!filter.empty()) {
+    sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
+    if (filter.size() > BPF_MAXINSNS || setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) < 0) {
+      SysError error{filter.size() > BPF_MAXINSNS ? EINVAL : errno, "setsockopt(SO_ATTACH_FILTER)"};
+      close(fd_);
+      throw error;
+    }
   }
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
@@ -48,8 +74,27 @@ void CloseWatcher::Stop() {
   const uint64_t one = 1;
   if (write(wake_fd_, &one, sizeof(one)) < 0) { /* the thread also stops on its next event */ }
   thread_.join();
+  std::lock_guard<std::mutex> lock(drops_mutex_);
+  ReadDrops();  // the last count, kept once the socket is gone
   close(fd_);
+  fd_ = -1;
   close(wake_fd_);
+}
+
+uint64_t CloseWatcher::drops() const {
+  std::lock_guard<std::mutex> lock(drops_mutex_);
+  return ReadDrops();
+}
+
+uint64_t CloseWatcher::ReadDrops() const {
+  if (fd_ < 0) return drops_;
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t size = sizeof(meminfo);
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0 && size > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    drops_ += uint32_t(meminfo[SK_MEMINFO_DROPS] - drops_seen_);
+    drops_seen_ = meminfo[SK_MEMINFO_DROPS];
+  }
+  return drops_;
 }
 
 CloseWatcher::Closed CloseWatcher::Take() {
@@ -76,7 +121,12 @@ void CloseWatcher::Add(const DiagRecord& record) {
 }
 
 void CloseWatcher::Run() {
-  std::vector<uint8_t> buffer(64 * 1024);
+  // When closing processes saturate every CPU, a thread of normal priority can wait hundreds of
+  // milliseconds to run, longer than any buffer lasts. A higher priority (only for this thread, which
+  // sleeps almost always) keeps it draining; it needs CAP_SYS_NICE or RLIMIT_NICE (systemd LimitNICE=),
+  // and without them the thread runs at the default priority.
+  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kNice);
+  std::vector<uint8_t> buffer(kBatch * kSlot);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   for (;;) {
     if (poll(fds, 2, -1) < 0) {
@@ -85,18 +135,46 @@ void CloseWatcher::Run() {
       return;
     }
     if (fds[1].revents) return;
-    const ssize_t received = recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (received < 0) {
-      // ENOBUFS: the kernel dropped events while our buffer was full. Count it; reading on resynchronises.
-      if (errno == ENOBUFS) ++overruns_;
-      else if (errno != EAGAIN && errno != EINTR) {
-        error_ = errno;
-        return;
-      }
-      continue;
+    // A queue already a quarter full at wake-up means the pace is too slow for the buffer: skip the pause.
+    uint32_t meminfo[SK_MEMINFO_VARS] = {};
+    socklen_t size = sizeof(meminfo);
+    const bool filling = getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0 &&
+                         meminfo[SK_MEMINFO_RMEM_ALLOC] > meminfo[SK_MEMINFO_RCVBUF] / 4;
+    if (!Drain(buffer)) return;
+    if (!filling && !Pause(kPace)) return;
+  }
+}
+
+bool CloseWatcher::Drain(std::vector<uint8_t>& buffer) {
+  mmsghdr messages[kBatch];
+  iovec vectors[kBatch];
+  for (;;) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      vectors[i] = {buffer.data() + i * kSlot, kSlot};
+      messages[i] = {};
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
     }
-    // Multicast messages carry seq 0 and port id 0: accept those only.
-    ParseDiagChunk(buffer.data(), size_t(received), 0, 0, *this);
+    const int received = recvmmsg(fd_, messages, kBatch, MSG_DONTWAIT, nullptr);
+    if (received < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EINTR || errno == ENOBUFS) continue;  // ENOBUFS: only without NETLINK_NO_ENOBUFS (old kernels)
+      error_ = errno;
+      return false;
+    }
+    // Multicast messages carry seq 0 and port id 0: accept those only. One message per datagram.
+    for (int i = 0; i < received; ++i) ParseDiagChunk(buffer.data() + i * kSlot, messages[i].msg_len, 0, 0, *this);
+    if (size_t(received) < kBatch) return true;  // the queue is empty
+  }
+}
+
+bool CloseWatcher::Pause(std::chrono::milliseconds pause) {
+  pollfd wake = {wake_fd_, POLLIN, 0};
+  for (;;) {
+    const int ready = poll(&wake, 1, int(pause.count()));
+    if (ready < 0 && errno == EINTR) continue;  // a signal: pausing less is harmless
+    if (ready < 0) error_ = errno;
+    return ready == 0;
   }
 }
 

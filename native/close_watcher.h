@@ -4,13 +4,22 @@
 // connection counts once. The events are read on a thread of its own; JavaScript takes the counts since its
 // last take at each scrape and keeps the totals, so what is held here is bounded by what closes between two
 // scrapes, and by kMaxPendingKeys whatever the network does.
+//
+// The close path costs little (design.md, "The close path"): a classic BPF program (src/close_filter.ts)
+// drops unwatched events in the kernel, and the thread wakes at most about every kPace, draining the
+// whole queue each time; the receive buffer holds what arrives in between. Lost events are the kernel's
+// own count for the socket (SO_MEMINFO, SK_MEMINFO_DROPS).
 #pragma once
 
+#include <linux/filter.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "diag_socket.h"
 #include "peer_matcher.h"
@@ -26,21 +35,28 @@ class CloseWatcher : public RecordSink {
   using Closed = std::unordered_map<CountKey, uint64_t, CountKeyHash>;
   static constexpr size_t kMaxPendingKeys = 16384;
 
-  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes);  // throws SysError
+  // Pause after each drain. Counts are read at scrape time, so tens of milliseconds of delay cost nothing.
+  static constexpr std::chrono::milliseconds kPace{20};
+
+  // `filter`: the kernel-side program (empty: none). Throws SysError.
+  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter = {});
   ~CloseWatcher() override;
   CloseWatcher(const CloseWatcher&) = delete;
   CloseWatcher& operator=(const CloseWatcher&) = delete;
 
   void Stop();
   Closed Take();  // the closes since the last Take(), and a fresh start
-  uint64_t overruns() const { return overruns_; }  // ENOBUFS: events were dropped by the kernel
-  uint64_t events() const { return events_; }      // destroy events received, watched or not
+  uint64_t drops() const;                      // events the kernel dropped: our receive buffer was full
+  uint64_t events() const { return events_; }  // destroy events received (those the filter let through)
   int error() const { return error_; }             // errno that stopped the thread, or 0
 
   void Add(const DiagRecord& record) override;  // called on the watcher thread
 
  private:
   void Run();
+  bool Drain(std::vector<uint8_t>& buffer);  // reads until the queue is empty; false on a fatal error
+  bool Pause(std::chrono::milliseconds pause);  // false when Stop() was asked for
+  uint64_t ReadDrops() const;                   // with drops_mutex_ held
 
   PeerMatcher matcher_;
   int fd_ = -1;
@@ -48,7 +64,9 @@ class CloseWatcher : public RecordSink {
   std::thread thread_;
   std::mutex mutex_;
   Closed closed_;
-  std::atomic<uint64_t> overruns_{0};
+  mutable std::mutex drops_mutex_;
+  mutable uint32_t drops_seen_ = 0;  // SK_MEMINFO_DROPS is 32 bits: drops_ extends it across wrap-arounds
+  mutable uint64_t drops_ = 0;
   std::atomic<uint64_t> events_{0};
   std::atomic<int> error_{0};
 };

@@ -12,7 +12,8 @@ namespace sockmon {
 
 namespace {
 
-// new CloseWatcher({ports: Uint16Array, cidrs: [{ipv4, prefix, address: Uint8Array}], receiveBufferBytes})
+// new CloseWatcher({ports: Uint16Array, cidrs: [{ipv4, prefix, address: Uint8Array}], receiveBufferBytes,
+//                   filter?: Uint8Array (struct sock_filter[], src/close_filter.ts)})
 class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -51,15 +52,26 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
     }
     const double buffer = options.Get("receiveBufferBytes").As<Napi::Number>().DoubleValue();
     if (!(buffer >= 0 && buffer <= double(1 << 30))) throw Napi::RangeError::New(env, "receiveBufferBytes must be 0 to 1 GiB");
+    std::vector<sock_filter> filter;
+    Napi::Value filter_value = options.Get("filter");
+    if (!filter_value.IsUndefined()) {
+      if (!filter_value.IsTypedArray() || filter_value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+          filter_value.As<Napi::Uint8Array>().ElementLength() % sizeof(sock_filter) != 0) {
+        throw Napi::TypeError::New(env, "filter must be a Uint8Array of 8-byte sock_filter instructions");
+      }
+      auto bytes = filter_value.As<Napi::Uint8Array>();
+      filter.resize(bytes.ElementLength() / sizeof(sock_filter));
+      std::memcpy(filter.data(), bytes.Data(), bytes.ElementLength());
+    }
     try {
-      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer));
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer), std::move(filter));
     } catch (const SysError& error) {
       throw MakeSysError(env, error);
     }
   }
 
  private:
-  // {peers, ports, closed: Float64Array}: closes since the last take; {overruns, events, error}: since start.
+  // {peers, ports, closed: Float64Array}: closes since the last take; {lostEvents, events, error}: since start.
   Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!watcher_) throw Napi::Error::New(env, "CloseWatcher is closed");
@@ -78,7 +90,7 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
     result.Set("peers", peers);
     result.Set("ports", ports);
     result.Set("closed", closed);
-    result.Set("overruns", double(watcher_->overruns()));
+    result.Set("lostEvents", double(watcher_->drops()));
     result.Set("events", double(watcher_->events()));
     if (watcher_->error() != 0) result.Set("error", MakeSysError(env, SysError{watcher_->error(), "recv"}).Value());
     return result;

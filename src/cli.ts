@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
 import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from './filter';
 import { checkBooleanValues, eachValue, oneValue, parseBuckets, parseDuration, parseInterval, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
-import { Logger, LOG_LEVELS, LogLevel } from './log';
+import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
 import { snapshotJson, snapshotTable } from './report';
@@ -25,7 +25,7 @@ const DEFAULT_STATES = ['established', 'time_wait', 'close_wait'];
 const MAX_PEERS_LIMIT = 100_000;
 const MAX_RETENTION_MS = 7 * 24 * 3_600_000;
 
-const watchOptions = {
+export const watchOptions = {
   // nargs 1: one value per occurrence, so that `sockmon --port 80 snapshot` leaves the command alone.
   cidr: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_CIDRS.join(' '), describe: 'peer network to watch (repeatable)', coerce: eachValue('cidr', parseCidr) },
   port: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_PORTS.join(' '), describe: 'local port to watch (repeatable)', coerce: eachValue('port', parsePort) },
@@ -40,7 +40,7 @@ const watchOptions = {
   'log.level': { type: 'string', default: 'info', describe: `log level (${LOG_LEVELS.join(', ')})`, coerce: oneValue('log.level', parseLogLevel) },
 } as const;
 
-const serveOptions = {
+export const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
   'web.config.file': { type: 'string', describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format', coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })) },
   'web.disable-exporter-metrics': { type: 'boolean', default: false, describe: 'leave out the process_* and nodejs_* metrics of the exporter itself' },
@@ -168,7 +168,7 @@ async function serve(args: ServeArgs): Promise<void> {
   const closeWatcherConfig = closeWatcherOptions(watch, args['churn.receive-buffer']);
   const closeWatcher = args.churn ? () => new native.CloseWatcher(closeWatcherConfig) : undefined;
   const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
-  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds });
+  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, log });
   const registry = createRegistry(source, {
     maxPeers: args['max-peers'],
     retentionMs: args.retention,
@@ -216,15 +216,20 @@ async function serve(args: ServeArgs): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+/** The variable standing for a flag: SOCKMON_WEB_LISTEN_ADDRESS for --web.listen-address. */
+export const environmentVariable = (flag: string) => `SOCKMON_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
+
 /**
- * SOCKMON_<FLAG> variables (SOCKMON_WEB_LISTEN_ADDRESS for --web.listen-address) stand for flags not given on
- * the command line. yargs' own .env() camel-cases names, which dotted flags do not survive.
+ * SOCKMON_<FLAG> variables stand for flags not given on the command line. yargs' own .env() camel-cases names,
+ * which dotted flags do not survive. SOCKMON_ARGS (the old unit's flag string, which silently beat the variables)
+ * is refused, so an old /etc/default/sockmon fails loudly instead of falling back to the defaults.
  */
 export function flagsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
+  if (env.SOCKMON_ARGS !== undefined) throw new UsageError('SOCKMON_ARGS is no longer read: set one SOCKMON_<FLAG>=value per line instead (see /etc/default/sockmon)');
   const flags = Object.keys(argv[0] === 'snapshot' ? watchOptions : { ...watchOptions, ...serveOptions });
   const given = (flag: string) => argv.some((arg) => arg === `--${flag}` || arg === `--no-${flag}` || arg.startsWith(`--${flag}=`));
   return flags.flatMap((flag) => {
-    const value = env[`SOCKMON_${flag.toUpperCase().replace(/[.-]/g, '_')}`];
+    const value = env[environmentVariable(flag)];
     return value === undefined || given(flag) ? [] : [`--${flag}=${value}`];
   });
 }
@@ -279,7 +284,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';
-    process.stderr.write(`sockmon: ${usage ? err.message : `error: ${err.message}`}\n`);
+    process.stderr.write(`${journalPrefix('error')}sockmon: ${usage ? err.message : `error: ${err.message}`}\n`);
     process.exit(usage ? 2 : 1);
   }
 }

@@ -1,7 +1,7 @@
 // The listening sockets of the watched ports: each one's accept queue and its limit, what `ss -ltn` shows as
 // Recv-Q and Send-Q on a LISTEN line. A listener's peer is the wildcard address, so only the ports select
 // them: the CIDRs of the watch never apply here.
-import { formatPeer } from './address';
+import { comparePeers, formatPeer, isMapped } from './address';
 import { compileFilter, Watch } from './filter';
 import type { DumpRequest, ListenerArrays } from './native';
 
@@ -22,8 +22,6 @@ export function listenRequest(watch: Pick<Watch, 'ports'>): NonNullable<DumpRequ
   return { sport: watch.ports.length === 1 ? watch.ports[0] : 0, bytecode: compileFilter({ ports: watch.ports, cidrs: [] }) };
 }
 
-const isMapped = (bytes: Uint8Array, offset: number) => bytes.subarray(offset, offset + 12).every((b, i) => b === (i < 10 ? 0 : 0xff));
-
 /** An AF_INET socket's address as a dotted quad; an AF_INET6 one as IPv6, a v4-mapped one as `::ffff:a.b.c.d` (as ss). */
 export function formatListenAddress(family: number, bytes: Uint8Array, offset: number): string {
   const dotted = formatPeer(bytes, offset);
@@ -39,15 +37,8 @@ export function listenerEndpoint(listener: Listener): string {
 /** One Listener per entry, ordered by port, then IPv4 before IPv6, then address. */
 export function toListeners(arrays: ListenerArrays): Listener[] {
   const { families, addresses, ports, queues, limits } = arrays;
-  const compareAddresses = (a: number, b: number) => {
-    for (let i = 0; i < 16; i++) {
-      const d = addresses[a * 16 + i] - addresses[b * 16 + i];
-      if (d !== 0) return d;
-    }
-    return 0;
-  };
   const order = Array.from({ length: ports.length }, (_, i) => i).sort(
-    (a, b) => ports[a] - ports[b] || families[a] - families[b] || compareAddresses(a, b),
+    (a, b) => ports[a] - ports[b] || families[a] - families[b] || comparePeers(addresses, a * 16, addresses, b * 16),
   );
   return order.map((i) => ({
     address: formatListenAddress(families[i], addresses, i * 16),

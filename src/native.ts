@@ -1,5 +1,5 @@
-// The one file that loads the compiled addon (build/Release/sockmon.node). Everything else in src/ uses
-// these types and takes the binding as a parameter, so tests can pass a fake.
+// The one file that loads the compiled addon. Everything else in src/ uses these types and takes the binding as a
+// parameter, so tests can pass a fake.
 import path from 'node:path';
 
 export interface DumpRequest {
@@ -73,6 +73,8 @@ export interface CloseWatcherOptions {
   /** ipv4: an AF_INET condition (4-byte address), also matching v4-mapped peers; else 16 bytes. */
   cidrs: { ipv4: boolean; prefix: number; address: Uint8Array }[];
   receiveBufferBytes: number;
+  /** The kernel-side program (close_filter.ts encodeCloseFilter): unwatched events never reach the thread. */
+  filter?: Uint8Array;
 }
 
 export interface ClosedSince extends PeerPortArrays {
@@ -81,9 +83,9 @@ export interface ClosedSince extends PeerPortArrays {
    * takes, closes count under the all-zero peer `::` of their port (no TCP peer has it): the overflow.
    */
   closed: Float64Array;
-  /** Receive-buffer overruns (ENOBUFS): close events the kernel dropped. */
-  overruns: number;
-  /** Close events received, watched or not. */
+  /** Close events the kernel dropped because the receive buffer was full (its own count, SO_MEMINFO). */
+  lostEvents: number;
+  /** Close events received: those the kernel-side filter let through. */
   events: number;
   /** Set if the watcher's thread stopped on an error. */
   error?: NodeJS.ErrnoException;
@@ -106,8 +108,10 @@ export interface NativeBinding {
 let binding: NativeBinding | undefined;
 
 export function loadNative(): NativeBinding {
-  // dist/src/native.js -> build/Release/sockmon.node
-  binding ??= require(path.join(__dirname, '..', '..', 'build', 'Release', 'sockmon.node')) as NativeBinding;
+  // node-gyp-build looks in the package root (dist/src/native.js -> ../..) for an addon built from source
+  // (build/Release/sockmon.node, what `npm ci` makes in a checkout) and then for the prebuilt one the release
+  // tarball carries (prebuilds/linux-x64/sockmon.glibc.node), checking platform, architecture and libc.
+  binding ??= require('node-gyp-build')(path.join(__dirname, '..', '..')) as NativeBinding;
   return binding;
 }
 

@@ -1,7 +1,9 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
+import { compileCloseFilter, encodeCloseFilter } from './close_filter';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
 import { Listener, listenRequest, toListeners } from './listeners';
+import { Logger } from './log';
 import { checkDumpRequest, CloseWatcher, CloseWatcherOptions, DiagReader, DumpRequest, PeerPortArrays, RawDump } from './native';
 
 export interface Connection {
@@ -58,6 +60,8 @@ export interface SnapshotOptions {
   closeWatcher?: () => CloseWatcher;
   /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
   idleBoundsSeconds?: number[];
+  /** Gets one debug line per dump: its size and time. */
+  log?: Logger;
 }
 
 /** States a live connection can be in: a full socket that will end with a close event. */
@@ -79,12 +83,14 @@ export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleB
   return request;
 }
 
-/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter. */
+/** The close watcher's view of a watch: the same ports and CIDRs as the kernel filter, checked in the
+ *  kernel (the close-event filter) and again in user space (PeerMatcher). */
 export function closeWatcherOptions(watch: Watch, receiveBufferBytes: number): CloseWatcherOptions {
   return {
     ports: Uint16Array.from(watch.ports),
     cidrs: watch.cidrs.map((c) => ({ ipv4: c.family === 4, prefix: c.prefix, address: c.address })),
     receiveBufferBytes,
+    filter: encodeCloseFilter(compileCloseFilter(watch)),
   };
 }
 
@@ -146,7 +152,7 @@ class RestartingCloseWatcher {
     const taken = this.watcher?.take();
     const data = {
       closed: [...this.returned, ...(taken ? perPeerPort(taken, taken.closed) : [])],
-      lostEvents: this.lostBefore + (taken?.overruns ?? 0),
+      lostEvents: this.lostBefore + (taken?.lostEvents ?? 0),
       up: !!taken && !taken.error,
       error: taken?.error as Error | undefined,
     };
@@ -226,6 +232,15 @@ export class SnapshotSource {
     };
     if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), ...closed };
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
+    this.options.log?.debug('dump', {
+      sockets: raw.scanned,
+      groups: raw.counts.length,
+      duplicates,
+      bytes,
+      recv_calls: recvCalls,
+      restarts,
+      duration_ms: (durationSeconds * 1000).toFixed(2),
+    });
     return snapshot;
   }
 }

@@ -2,10 +2,12 @@
 //   tls_server_config: {cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version}
 //   basic_auth_users: {user: bcrypt hash}
 // Relative file names are relative to the config file's directory. Any problem is one UsageError line.
+// Under the systemd unit, files in /etc/sockmon/ are read from their credential copies (credentials.ts).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
+import { credentialPath } from './credentials';
 import { UsageError } from './errors';
 
 export const CLIENT_AUTH_TYPES = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;
@@ -59,7 +61,7 @@ function parseTls(fields: Fields, dir: string, files: string[]): TlsSettings | u
     const resolved = path.resolve(dir, file);
     files.push(resolved);
     try {
-      return readFileSync(resolved);
+      return readFileSync(credentialPath(resolved));
     } catch (error) {
       throw new Error(`cannot read ${what} "${resolved}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
@@ -108,7 +110,7 @@ export function loadWebConfig(file: string): WebConfig {
   try {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readFileSync(credentialPath(file), 'utf8');
     } catch (error) {
       throw new Error(`cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }

@@ -28,6 +28,7 @@ describe('cli: bad input', () => {
     [['serve', '--log.level', 'chatty'], /--log.level: unknown log level "chatty"/],
     [['snapshot'], /--cidr: invalid CIDR "203.0.113.300\/27"/, { SOCKMON_CIDR: '203.0.113.300/27' }],
     [['serve'], /--web.listen-address: invalid listen address "nope"/, { SOCKMON_WEB_LISTEN_ADDRESS: 'nope' }],
+    [['serve'], /SOCKMON_ARGS is no longer read: set one SOCKMON_<FLAG>=value per line/, { SOCKMON_ARGS: '--port 8080' }],
     // Empty values would silently watch everything (or nothing); out-of-range ones would wrap or overflow.
     [['serve', '--cidr', ''], /--cidr: empty value ""/],
     [['serve', '--port', ''], /--port: empty value ""/],

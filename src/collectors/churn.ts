@@ -22,7 +22,7 @@ export const churnCollector: Collector = ({ registry, scrapes, fromScrape }) => 
   }
   const lost = new Counter({
     name: 'sockmon_close_events_lost_total',
-    help: "Times the kernel dropped close events because sockmon's receive buffer was full (ENOBUFS).",
+    help: "TCP close events the kernel dropped because sockmon's receive buffer was full (the socket's drop count): the churn counters undercount by this much.",
     registers: [registry],
     collect: fromScrape((r) => {
       lost.reset();
