@@ -73,6 +73,15 @@ export const serveOptions = {
   },
 } as const;
 
+export const snapshotOptions = {
+  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
+  watch: {
+    type: 'string',
+    describe: 'redraw the table every SECONDS (0.1 to 3600) with what opened and closed per peer, until Ctrl-C',
+    coerce: oneValue('watch', parseInterval),
+  },
+} as const;
+
 const BOOLEAN_FLAGS = ['churn', 'idle', 'json', 'web.disable-exporter-metrics'];
 
 interface WatchArgs {
@@ -247,12 +256,7 @@ export function buildParser(argv: string[]): Argv {
       'dump the watched connections once and print them',
       (y) =>
         y
-          .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' })
-          .option('watch', {
-            type: 'string',
-            describe: 'redraw the table every SECONDS (0.1 to 3600) with what opened and closed per peer, until Ctrl-C',
-            coerce: oneValue('watch', parseInterval),
-          })
+          .options(snapshotOptions)
           .check((args) => {
             if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
             return true;
