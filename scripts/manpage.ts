@@ -2,7 +2,7 @@
 // the program takes. Run at build time (`npm run prepare`): node dist/scripts/manpage.js man/sockmon.1
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { environmentVariable, serveOptions, watchOptions } from '../src/cli';
+import { environmentVariable, serveOptions, snapshotOptions, watchOptions } from '../src/cli';
 import { VERSION } from '../src/version';
 
 interface OptionSpec {
@@ -41,7 +41,7 @@ export function manPage(): string {
     '[\\fBserve\\fR] [\\fIOPTION\\fR]...',
     '.br',
     '.B sockmon snapshot',
-    '[\\fB\\-\\-json\\fR] [\\fIOPTION\\fR]...',
+    '[\\fB\\-\\-json\\fR | \\fB\\-\\-watch\\fR \\fISECONDS\\fR] [\\fIOPTION\\fR]...',
     '.SH DESCRIPTION',
     roff(
       'sockmon reads the host\'s TCP sockets straight from the kernel over netlink inet_diag (what ss(8) uses) and ' +
@@ -53,15 +53,15 @@ export function manPage(): string {
     roff('Runs the exporter: / is a landing page, the telemetry path (/metrics) the metrics. It tells systemd when it is ready (sd_notify) and pings its watchdog.'),
     '.TP',
     '\\fBsnapshot\\fR',
-    roff('Dumps the watched connections once and prints them as a table, or with --json as JSON.'),
+    roff('Dumps the watched connections once and prints them as a table, or with --json as JSON; with --watch, redraws the table in place until Ctrl-C.'),
     '.SH OPTIONS',
     ...options(watchOptions as unknown as Record<string, OptionSpec>),
     '.PP',
     'For \\fBserve\\fR only:',
     ...options(serveOptions as unknown as Record<string, OptionSpec>),
-    '.TP',
-    '\\fB\\-\\-json\\fR',
-    'For \\fBsnapshot\\fR only: print JSON instead of a table.',
+    '.PP',
+    'For \\fBsnapshot\\fR only:',
+    ...options(snapshotOptions as unknown as Record<string, OptionSpec>),
     '.TP',
     '\\fB\\-\\-help\\fR, \\fB\\-\\-version\\fR',
     'Print the usage or the version and exit.',
