@@ -10,6 +10,8 @@
 // of connecting (TLS handshake included), or it is closed.
 import type net from 'node:net';
 import type { Server } from 'node:net';
+import tls from 'node:tls';
+import { frameRequests, RequestFramer } from './request_framer';
 
 export interface ConnectionLimits {
   /** Connections held at once; beyond it the quietest one is closed to make room. */
@@ -18,6 +20,8 @@ export interface ConnectionLimits {
   firstRequestTimeoutMs: number;
   /** Requests one connection may have waiting (pipelined) before it is closed. */
   maxQueuedRequests: number;
+  /** Request bytes one connection may have waiting for the parser before it is closed. */
+  maxBufferedBytes: number;
 }
 
 interface Entry {
@@ -37,6 +41,8 @@ const rawSocketOf = (socket: net.Socket): net.Socket => (socket as net.Socket & 
 export class ConnectionGuard {
   /** Eviction order: the first entry has been quiet longest (entries move to the end when they start a request). */
   private readonly entries = new Map<net.Socket, Entry>();
+  /** Per HTTP socket (the TLS socket under TLS): feeds the parser one request at a time. */
+  private readonly framers = new WeakMap<net.Socket, RequestFramer>();
   evicted = 0;
 
   constructor(private readonly limits: ConnectionLimits) {}
@@ -47,6 +53,12 @@ export class ConnectionGuard {
 
   attach(server: Server): void {
     server.on('connection', (socket: net.Socket) => this.admit(socket));
+    // Node's HTTP server takes a socket on at 'connection', or at 'secureConnection' under TLS, in a listener
+    // registered when it was made: ours comes after it.
+    server.on(server instanceof tls.Server ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      const framer = frameRequests(socket, this.limits.maxBufferedBytes);
+      if (framer) this.framers.set(socket, framer);
+    });
   }
 
   /**
@@ -59,6 +71,8 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
+    const framer = this.framers.get(socket);
+    framer?.started();
     if (++entry.queued > this.limits.maxQueuedRequests) {
       entry.socket.destroy();
       return;
@@ -68,6 +82,7 @@ export class ConnectionGuard {
       if (entry.socket.destroyed) return;
       this.touch(entry);
       await work().catch(() => entry.socket.destroy());
+      framer?.done();
     });
   }
 

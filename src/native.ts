@@ -1,6 +1,7 @@
 // The one file that loads the compiled addon. Everything else in src/ uses these types and takes the binding as a
 // parameter, so tests can pass a fake.
 import path from 'node:path';
+import loadAddon from 'node-gyp-build';
 
 export interface DumpRequest {
   /** idiag_states: bit (1 << state) per TCP state. */
@@ -111,7 +112,7 @@ export function loadNative(): NativeBinding {
   // node-gyp-build looks in the package root (dist/src/native.js -> ../..) for an addon built from source
   // (build/Release/sockmon.node, what `npm ci` makes in a checkout) and then for the prebuilt one the release
   // tarball carries (prebuilds/linux-x64/sockmon.glibc.node), checking platform, architecture and libc.
-  binding ??= require('node-gyp-build')(path.join(__dirname, '..', '..')) as NativeBinding;
+  binding ??= loadAddon(path.join(__dirname, '..', '..')) as NativeBinding;
   return binding;
 }
 

@@ -48,6 +48,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   maxConnections: 1000,
   firstRequestTimeoutMs: 5_000,
   maxQueuedRequests: 64,
+  maxBufferedBytes: 16 * 1024,
 };
 
 export interface ServerOptions {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Population } from './helpers/population';
 import { runCli } from './helpers/cli';
 import { CLI } from './helpers/paths';
+import { VERSION } from '../src/version';
 
 describe('cli: bad input', () => {
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
@@ -75,7 +76,7 @@ describe('cli: help, version and runtime failures', () => {
     }
     const { status, stdout } = runCli(['--version']);
     assert.equal(status, 0);
-    assert.equal(stdout.trim(), require('../../package.json').version);
+    assert.equal(stdout.trim(), VERSION);
   });
 
   it('prints a completion script that completes commands and flags in a real bash', () => {

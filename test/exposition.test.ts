@@ -17,6 +17,7 @@ import { requireTool } from './helpers/certs';
 import { exited, startServe } from './helpers/cli';
 import { PrometheusServer } from './helpers/prometheus_server';
 import { parseSamples } from './helpers/promtext';
+import { VERSION } from '../src/version';
 
 /** What Prometheus 2.x sends (scrape.go, scrapeAcceptHeader) and what Prometheus 3 sends by default. */
 const PROMETHEUS_2 = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -137,7 +138,7 @@ describe('exposition: sockmon serve', function () {
 
   it('has a landing page with the version, the watch, and links to the metrics and health endpoints', async () => {
     const page = (await get(`${serve.url}/`)).body.toString();
-    assert.match(page, new RegExp(`<h1>sockmon ${require('../../package.json').version.replace(/\./g, '\\.')}</h1>`));
+    assert.match(page, new RegExp(`<h1>sockmon ${VERSION.replace(/\./g, '\\.')}</h1>`));
     assert.match(page, /127\.0\.0\.96\/27/);
     assert.match(page, /<td>9<\/td>/);
     assert.match(page, /established, time_wait, close_wait/);

@@ -5,6 +5,7 @@ import { createRegistry } from '../src/metrics';
 import { SnapshotSource } from '../src/snapshot';
 import { FakeReader } from './helpers/fakes';
 import { parseSamples, seriesOf } from './helpers/promtext';
+import { VERSION } from '../src/version';
 
 const watch = { cidrs: [parseCidr('203.0.113.96/27')], ports: [80], states: ['established', 'time_wait'] as StateName[] };
 
@@ -40,7 +41,7 @@ describe('metrics: the exporter contract', () => {
     assert.equal(value(samples, 'sockmon_peers_folded'), 0);
     assert.ok((value(samples, 'sockmon_scrape_duration_seconds') ?? -1) >= 0);
     const info = samples.find((s) => s.name === 'sockmon_build_info');
-    assert.equal(info?.labels.version, require('../../package.json').version);
+    assert.equal(info?.labels.version, VERSION);
     assert.ok(samples.some((s) => s.name === 'process_resident_memory_bytes'));
     assert.ok(samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds'));
   });

@@ -5,7 +5,10 @@ export function dashboardQueries(dashboard: { panels: unknown[]; templating: { l
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
     else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) key === 'expr' && typeof value === 'string' ? queries.push(value) : walk(value);
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'expr' && typeof value === 'string') queries.push(value);
+        else walk(value);
+      }
     }
   };
   walk(dashboard.panels);
