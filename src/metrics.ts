@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { ScrapeOptions, ScrapeResult, Scrapes, SnapshotTaker } from './scrape';
 import { registerListenMetrics } from './listen_metrics';
+import { registerConnectionLifeMetrics } from './connection_life_metrics';
+import { registerIdleMetrics } from './idle_metrics';
 import { VERSION } from './version';
 
 export interface MetricsOptions extends ScrapeOptions {
@@ -100,24 +102,10 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     });
   }
 
-  const bounds = options.idleBoundsSeconds;
-  if (bounds?.length) {
-    const les = [...bounds.map(String), '+Inf'];
-    const idle = new Gauge({
-      name: 'sockmon_tcp_idle_connections',
-      help: 'ESTABLISHED watched connections whose last data arrived at most `le` seconds ago (cumulative, like histogram buckets).',
-      labelNames: ['peer', 'local_port', 'le'],
-      registers: [registry],
-      collect: fromScrape((r) => {
-        idle.reset();
-        for (const g of r.idle) {
-          g.cumulative.forEach((count, i) => idle.set({ peer: g.peer, local_port: String(g.localPort), le: les[i] }, count));
-        }
-      }),
-    });
-  }
+  if (options.idleBoundsSeconds?.length) registerIdleMetrics(registry, options.idleBoundsSeconds, (fill) => fromScrape((r) => fill(r.idle, r.series)));
 
   registerListenMetrics(registry, (fill) => fromScrape((r) => fill(r.snapshot)));
+  if (options.churn) registerConnectionLifeMetrics(registry, (fill) => fromScrape((r) => fill(r.closing)));
 
   new Gauge({
     name: 'sockmon_build_info',
