@@ -23,7 +23,12 @@ export function registerHistogramFamily(
   options: { name: string; help: string; bounds: readonly number[]; gauge?: boolean; collect: () => Promise<HistogramSeries[]> },
 ): void {
   const { name, help, bounds, collect } = options;
-  const les = [...bounds.map(String), '+Inf'];
+  // Label objects are kept from one scrape to the next: prom-client formats a sharedLabels object once
+  // and caches the text by identity, and a histogram repeats its labels on every line (peers x buckets:
+  // tens of thousands of lines at the peer cap).
+  const leLabels = [...bounds.map(String), '+Inf'].map((le) => ({ le }));
+  const noLabels = {};
+  let sharedLabels = new Map<string, Record<string, string>>();
   const family = {
     name,
     help,
@@ -35,15 +40,21 @@ export function registerHistogramFamily(
       const [count, sum] = gaugeHistogram ? ['_gcount', '_gsum'] : ['_count', '_sum'];
       // The series' labels go in sharedLabels, one object for all its lines: prom-client formats them once.
       const values: { labels: Record<string, string>; sharedLabels?: Record<string, string>; value: number; metricName: string }[] = [];
+      const [bucketName, sumName, countName] = [`${name}_bucket`, `${name}${sum}`, `${name}${count}`];
+      const kept = new Map<string, Record<string, string>>();
       for (const series of await collect()) {
+        const key = Object.entries(series.labels).join('\n');
+        const labels = sharedLabels.get(key) ?? series.labels;
+        kept.set(key, labels);
         let cumulative = 0;
         for (let i = 0; i < series.buckets.length; i++) {
           cumulative += series.buckets[i];
-          values.push({ labels: { le: les[i] }, sharedLabels: series.labels, value: cumulative, metricName: `${name}_bucket` });
+          values.push({ labels: leLabels[i], sharedLabels: labels, value: cumulative, metricName: bucketName });
         }
-        if (series.sum !== undefined) values.push({ labels: {}, sharedLabels: series.labels, value: series.sum, metricName: `${name}${sum}` });
-        values.push({ labels: {}, sharedLabels: series.labels, value: cumulative, metricName: `${name}${count}` });
+        if (series.sum !== undefined) values.push({ labels: noLabels, sharedLabels: labels, value: series.sum, metricName: sumName });
+        values.push({ labels: noLabels, sharedLabels: labels, value: cumulative, metricName: countName });
       }
+      sharedLabels = kept; // series gone from this scrape are forgotten
       family.type = type;
       return { name, help, type, values, aggregator: 'sum' };
     },
