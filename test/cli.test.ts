@@ -38,6 +38,9 @@ describe('cli: bad input', () => {
     [['serve', '--churn=maybe'], /--churn: invalid value "maybe" \(true or false\)/],
     [['serve'], /--churn: invalid value "" \(true or false\)/, { SOCKMON_CHURN: '' }],
     [['serve'], /--idle: invalid value "yes"/, { SOCKMON_IDLE: 'yes' }],
+    [['serve', '--idle.buckets', '0.0001,1'], /--idle.buckets: invalid bucket bound "0.0001" \(seconds from 0.001 to 4000000, to the millisecond/],
+    [['serve', '--idle.buckets', '0.5,0.1'], /--idle.buckets: invalid buckets "0.5,0.1" \(ascending seconds\)/],
+    [['serve', '--idle.buckets', '1,5s'], /--idle.buckets: invalid bucket bound "5s"/],
   ];
   for (const [args, message, env] of cases) {
     it(`sockmon ${args.join(' ')}${env ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`)}` : ''}: exit 2, one line`, () => {

@@ -143,3 +143,46 @@ describe('connection life and the closing side, from real conversations in a pri
     assert.equal(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' }).trim(), '');
   });
 });
+
+describe('connection life: totals per peer label', () => {
+  const { ClosingTotalsByLabel, SEGMENT_BOUNDS, IDLE_BEFORE_CLOSE_BOUNDS_SECONDS } = require('../src/connection_life') as typeof import('../src/connection_life');
+  const segmentWidth = SEGMENT_BOUNDS.length + 1;
+  const idleWidth = IDLE_BEFORE_CLOSE_BOUNDS_SECONDS.length + 1;
+  /** A take with one group per entry: `segmentBucket` gets one close per connection. */
+  const take = (groups: { peer: string; closes: number; segmentBucket: number; requests: number }[]) => {
+    const segmentBuckets = new Uint32Array(groups.length * segmentWidth);
+    const idleBuckets = new Uint32Array(groups.length * idleWidth);
+    groups.forEach((g, i) => {
+      segmentBuckets[i * segmentWidth + g.segmentBucket] = g.closes;
+      idleBuckets[i * idleWidth] = g.closes;
+    });
+    return {
+      peers: groups.map((g) => g.peer),
+      ports: Uint16Array.from(groups, () => 80),
+      segmentBuckets,
+      segmentSums: Float64Array.from(groups, (g) => g.closes * g.requests),
+      idleBuckets,
+      idleSumsMs: Float64Array.from(groups, () => 0),
+    };
+  };
+
+  it('sums the peers of a label, keeps growing, and forgets a label with the churn totals', () => {
+    const totals = new ClosingTotalsByLabel(60_000);
+    const fold = (peer: string) => (peer === 'a' ? 'a' : 'other');
+    const kept = (...peers: string[]) => peers.map((peer) => ({ peer, localPort: 80 }));
+    let result = totals.update({ life: [take([{ peer: 'a', closes: 2, segmentBucket: 1, requests: 1 }, { peer: 'b', closes: 3, segmentBucket: 7, requests: 80 }, { peer: 'c', closes: 1, segmentBucket: 7, requests: 90 }])], timeWait: [{ peer: 'c', localPort: 80, count: 1 }] }, fold, kept('a', 'other'), 0);
+    const other = () => result.find((r) => r.peer === 'other')!;
+    assert.deepEqual(result.map((r) => r.peer), ['a', 'other']);
+    assert.equal(other().segments.buckets[7], 4);
+    assert.equal(other().segments.sum, 330);
+    assert.equal(other().timeWait, 1);
+    result = totals.update({ life: [take([{ peer: 'b', closes: 1, segmentBucket: 7, requests: 60 }])], timeWait: [] }, fold, kept('a', 'other'), 50_000);
+    assert.equal(other().segments.buckets[7], 5);
+    // 'other' is still kept by churn at 111 s; 'a' was last kept at 50 s, 61 s ago: forgotten.
+    result = totals.update({ life: [], timeWait: [] }, fold, kept('other'), 111_000);
+    assert.deepEqual(result.map((r) => r.peer), ['other']);
+    // Back after being forgotten: from 0 (a counter reset).
+    result = totals.update({ life: [take([{ peer: 'a', closes: 1, segmentBucket: 1, requests: 1 }])], timeWait: [] }, fold, kept('a', 'other'), 120_000);
+    assert.equal(result.find((r) => r.peer === 'a')!.segments.sum, 1);
+  });
+});
