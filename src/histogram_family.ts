@@ -1,7 +1,7 @@
 // A Prometheus histogram family (`_bucket` cumulative with `le`, `_sum`, `_count`) filled at scrape time from
 // bucket counts sockmon already has, rather than from observe() calls: prom-client's Histogram can only be
 // fed one observation at a time, and sockmon's observations are counted in C++.
-import { Metric, Registry } from 'prom-client';
+import { Metric, Registry, RegistryContentType } from 'prom-client';
 
 export interface HistogramSeries {
   labels: Record<string, string>;
@@ -19,7 +19,7 @@ export interface HistogramSeries {
  * what histogram_quantile() reads, applied to the buckets as they are, without rate().
  */
 export function registerHistogramFamily(
-  registry: Registry,
+  registry: Registry<RegistryContentType>,
   options: { name: string; help: string; bounds: readonly number[]; gauge?: boolean; collect: () => Promise<HistogramSeries[]> },
 ): void {
   const { name, help, bounds, collect } = options;
@@ -35,7 +35,7 @@ export function registerHistogramFamily(
     type: 'histogram',
     aggregator: 'sum',
     async get() {
-      const gaugeHistogram = options.gauge && (registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE;
+      const gaugeHistogram = options.gauge && registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
       const type = gaugeHistogram ? 'gaugehistogram' : 'histogram';
       const [count, sum] = gaugeHistogram ? ['_gcount', '_gsum'] : ['_count', '_sum'];
       // The series' labels go in sharedLabels, one object for all its lines: prom-client formats them once.
