@@ -46,8 +46,8 @@ function report(name: string, { before, after }: { before: Sample[]; after: Samp
   const opened = delta('sockmon_tcp_connections_opened_total');
   const closed = delta('sockmon_tcp_connections_closed_total');
   const states = seriesOf(after, 'sockmon_tcp_connections', ['peer', 'state']);
-  const idle = seriesOf(after, 'sockmon_tcp_idle_connections', ['peer', 'le']);
-  const les = ['1', '5', '15', '60', '300', '+Inf'];
+  const idle = seriesOf(after, 'sockmon_tcp_connection_idle_seconds_bucket', ['peer', 'le']);
+  const les = ['0.05', '0.1', '0.5', '1', '2', '5', '15', '60', '300', '+Inf'];
   return PEERS.map((peer) =>
     [name, peer, opened(peer), closed(peer), (opened(peer) / SECONDS).toFixed(1), states[`${peer} established`] ?? 0, states[`${peer} time_wait`] ?? 0, les.map((le) => idle[`${peer} ${le}`] ?? 0).join('/')].join(' | '),
   );
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const perRequest = await measure(false);
   const kernel = (await promisify(execFile)('uname', ['-r'])).stdout.trim();
   console.log(`${SECONDS} s of traffic per pattern, 3 proxies, bursts of 1-4 requests every 100 ms each; kernel ${kernel}`);
-  console.log('| pattern | peer | opened | closed | opened/s | ESTAB now | TIME-WAIT now | idle ≤1/5/15/60/300/+Inf s |');
+  console.log('| pattern | peer | opened | closed | opened/s | ESTAB now | TIME-WAIT now | idle ≤0.05/0.1/0.5/1/2/5/15/60/300/+Inf s |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const row of [...report('keep-alive reused', reused), ...report('one per request', perRequest)]) console.log(`| ${row} |`);
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -23,10 +24,18 @@ constexpr size_t kBatch = 64;
 constexpr size_t kSlot = 4096;
 constexpr int kNice = -10;
 
+// The bucket of `value`: the first bound at or above it, or the one past the last bound.
+inline size_t BucketOf(const std::vector<uint32_t>& bounds, uint32_t value) {
+  return std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
+}
+
 }  // namespace
 
-CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter)
-    : matcher_(std::move(matcher)) {
+CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter, LifeBounds life)
+    : matcher_(std::move(matcher)), life_(std::move(life)) {
+  if (life_.segments.size() >= kMaxLifeBuckets || life_.idle_ms.size() >= kMaxLifeBuckets) throw SysError{EINVAL, "CloseWatcher"};
+  std::sort(life_.segments.begin(), life_.segments.end());
+  std::sort(life_.idle_ms.begin(), life_.idle_ms.end());
   fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd_ < 0) throw SysError{errno, "socket"};
   // The buffer holds what arrives while the thread pauses (kPace); SO_RCVBUFFORCE passes rmem_max where it
@@ -110,14 +119,18 @@ void CloseWatcher::Add(const DiagRecord& record) {
   CountKey key{};
   std::memcpy(key.peer, record.peer, 16);
   key.port = record.sport;
-  std::lock_guard<std::mutex> lock(mutex_);
   auto found = closed_.find(key);
-  if (found != closed_.end()) {
-    ++found->second;
-    return;
+  if (found == closed_.end()) {
+    if (closed_.size() >= kMaxPendingKeys) std::memset(key.peer, 0, 16);  // the overflow key of this port
+    found = closed_.try_emplace(key).first;
   }
-  if (closed_.size() >= kMaxPendingKeys) std::memset(key.peer, 0, 16);  // the overflow key of this port
-  ++closed_[key];
+  Closes& closes = found->second;
+  ++closes.closed;
+  if (!record.has_tcp_info) return;
+  ++closes.segments[BucketOf(life_.segments, record.data_segs_in)];
+  closes.segments_sum += record.data_segs_in;
+  ++closes.idle[BucketOf(life_.idle_ms, record.last_data_recv_ms)];
+  closes.idle_sum_ms += record.last_data_recv_ms;
 }
 
 void CloseWatcher::Run() {
@@ -162,7 +175,9 @@ bool CloseWatcher::Drain(std::vector<uint8_t>& buffer) {
       error_ = errno;
       return false;
     }
-    // Multicast messages carry seq 0 and port id 0: accept those only. One message per datagram.
+    // Multicast messages carry seq 0 and port id 0: accept those only. One message per datagram. The
+    // lock is taken once per batch, not per event: Take() waits at most one batch.
+    std::lock_guard<std::mutex> lock(mutex_);
     for (int i = 0; i < received; ++i) ParseDiagChunk(buffer.data() + i * kSlot, messages[i].msg_len, 0, 0, *this);
     if (size_t(received) < kBatch) return true;  // the queue is empty
   }

@@ -13,6 +13,7 @@
 
 #include <linux/filter.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -27,19 +28,39 @@
 
 namespace sockmon {
 
+// Histogram bounds for the life of closed connections (ascending): bucket i counts values in
+// (bounds[i-1], bounds[i]], the bucket after the last bound those above every bound.
+struct LifeBounds {
+  std::vector<uint32_t> segments;  // tcpi_data_segs_in
+  std::vector<uint32_t> idle_ms;   // tcpi_last_data_recv at close
+};
+
 class CloseWatcher : public RecordSink {
  public:
-  // (peer, port; state 0) -> connections closed since the last Take(). Past kMaxPendingKeys distinct keys,
+  static constexpr size_t kMaxLifeBuckets = 24;  // bounds + 1, per histogram
+
+  // What the closes of one (peer, port) did, since the last Take(). The histograms count the closes whose
+  // event carried tcp_info (all of them on Linux 4.6+); buckets are not cumulative.
+  struct Closes {
+    uint64_t closed = 0;
+    uint64_t segments_sum = 0;
+    uint64_t idle_sum_ms = 0;
+    std::array<uint32_t, kMaxLifeBuckets> segments{};
+    std::array<uint32_t, kMaxLifeBuckets> idle{};
+  };
+
+  // (peer, port; state 0) -> the closes since the last Take(). Past kMaxPendingKeys distinct keys,
   // closes count under the all-zero peer `::` of their port (no TCP peer has that address): JavaScript
   // counts those as peer="other".
-  using Closed = std::unordered_map<CountKey, uint64_t, CountKeyHash>;
+  using Closed = std::unordered_map<CountKey, Closes, CountKeyHash>;
   static constexpr size_t kMaxPendingKeys = 16384;
 
   // Pause after each drain. Counts are read at scrape time, so tens of milliseconds of delay cost nothing.
   static constexpr std::chrono::milliseconds kPace{20};
 
   // `filter`: the kernel-side program (empty: none). Throws SysError.
-  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter = {});
+  // `life`: at most kMaxLifeBuckets - 1 bounds each (throws SysError EINVAL beyond).
+  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter = {}, LifeBounds life = {});
   ~CloseWatcher() override;
   CloseWatcher(const CloseWatcher&) = delete;
   CloseWatcher& operator=(const CloseWatcher&) = delete;
@@ -50,7 +71,9 @@ class CloseWatcher : public RecordSink {
   uint64_t events() const { return events_; }  // destroy events received (those the filter let through)
   int error() const { return error_; }             // errno that stopped the thread, or 0
 
-  void Add(const DiagRecord& record) override;  // called on the watcher thread
+  const LifeBounds& life_bounds() const { return life_; }
+
+  void Add(const DiagRecord& record) override;  // called on the watcher thread, with mutex_ held
 
  private:
   void Run();
@@ -59,6 +82,7 @@ class CloseWatcher : public RecordSink {
   uint64_t ReadDrops() const;                   // with drops_mutex_ held
 
   PeerMatcher matcher_;
+  LifeBounds life_;
   int fd_ = -1;
   int wake_fd_ = -1;  // eventfd: Stop() wakes the thread from poll()
   std::thread thread_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "close_watcher.h"
@@ -13,7 +14,8 @@ namespace sockmon {
 namespace {
 
 // new CloseWatcher({ports: Uint16Array, cidrs: [{ipv4, prefix, address: Uint8Array}], receiveBufferBytes,
-//                   filter?: Uint8Array (struct sock_filter[], src/close_filter.ts)})
+//                   filter?: Uint8Array (struct sock_filter[], src/close_filter.ts),
+//                   segmentBounds?: Uint32Array, idleBoundsMs?: Uint32Array (histogram bounds, ascending)})
 class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -63,33 +65,63 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
       filter.resize(bytes.ElementLength() / sizeof(sock_filter));
       std::memcpy(filter.data(), bytes.Data(), bytes.ElementLength());
     }
+    LifeBounds life{Bounds(env, options, "segmentBounds"), Bounds(env, options, "idleBoundsMs")};
     try {
-      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer), std::move(filter));
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer), std::move(filter), std::move(life));
     } catch (const SysError& error) {
       throw MakeSysError(env, error);
     }
   }
 
  private:
-  // {peers, ports, closed: Float64Array}: closes since the last take; {lostEvents, events, error}: since start.
+  // An optional Uint32Array option of histogram bounds, at most kMaxLifeBuckets - 1 of them.
+  static std::vector<uint32_t> Bounds(Napi::Env env, Napi::Object options, const char* name) {
+    Napi::Value value = options.Get(name);
+    if (value.IsUndefined()) return {};
+    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        value.As<Napi::Uint32Array>().ElementLength() >= CloseWatcher::kMaxLifeBuckets) {
+      throw Napi::TypeError::New(env, std::string(name) + " must be a Uint32Array of at most 23 bounds");
+    }
+    auto array = value.As<Napi::Uint32Array>();
+    return std::vector<uint32_t>(array.Data(), array.Data() + array.ElementLength());
+  }
+
+  // {peers, ports, closed: Float64Array}: closes since the last take, and what they did:
+  // {segmentBuckets, idleBuckets}: Uint32Array, group i's bucket b at [i * (bounds + 1) + b], not cumulative;
+  // {segmentSums, idleSumsMs}: Float64Array per group. {lostEvents, events, error}: since start.
   Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!watcher_) throw Napi::Error::New(env, "CloseWatcher is closed");
     const CloseWatcher::Closed taken = watcher_->Take();
-    auto peers = Napi::Uint8Array::New(env, taken.size() * 16);
-    auto ports = Napi::Uint16Array::New(env, taken.size());
-    auto closed = Napi::Float64Array::New(env, taken.size());
+    const size_t n = taken.size();
+    const size_t segment_width = watcher_->life_bounds().segments.size() + 1;
+    const size_t idle_width = watcher_->life_bounds().idle_ms.size() + 1;
+    auto peers = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto closed = Napi::Float64Array::New(env, n);
+    auto segment_buckets = Napi::Uint32Array::New(env, n * segment_width);
+    auto segment_sums = Napi::Float64Array::New(env, n);
+    auto idle_buckets = Napi::Uint32Array::New(env, n * idle_width);
+    auto idle_sums = Napi::Float64Array::New(env, n);
     size_t i = 0;
-    for (const auto& [key, count] : taken) {
+    for (const auto& [key, closes] : taken) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
-      closed[i] = double(count);
+      closed[i] = double(closes.closed);
+      std::copy_n(closes.segments.begin(), segment_width, segment_buckets.Data() + i * segment_width);
+      segment_sums[i] = double(closes.segments_sum);
+      std::copy_n(closes.idle.begin(), idle_width, idle_buckets.Data() + i * idle_width);
+      idle_sums[i] = double(closes.idle_sum_ms);
       ++i;
     }
     Napi::Object result = Napi::Object::New(env);
     result.Set("peers", peers);
     result.Set("ports", ports);
     result.Set("closed", closed);
+    result.Set("segmentBuckets", segment_buckets);
+    result.Set("segmentSums", segment_sums);
+    result.Set("idleBuckets", idle_buckets);
+    result.Set("idleSumsMs", idle_sums);
     result.Set("lostEvents", double(watcher_->drops()));
     result.Set("events", double(watcher_->events()));
     if (watcher_->error() != 0) result.Set("error", MakeSysError(env, SysError{watcher_->error(), "recv"}).Value());

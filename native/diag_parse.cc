@@ -24,6 +24,7 @@ bool ReadStatus(const uint8_t* payload, size_t payload_len, int* status) {
 // tcp_info is read by offset, not by casting to the build machine's struct tcp_info, which may be older or
 // newer than the running kernel's (the kernel sends min(its size, room) bytes).
 constexpr size_t kLastDataRecvOffset = 52;  // offsetof(struct tcp_info, tcpi_last_data_recv)
+constexpr size_t kDataSegsInOffset = 152;   // offsetof(struct tcp_info, tcpi_data_segs_in), kernel 4.6+
 
 void ReadAttributes(const uint8_t* data, size_t len, DiagRecord* out) {
   size_t offset = 0;
@@ -35,6 +36,9 @@ void ReadAttributes(const uint8_t* data, size_t len, DiagRecord* out) {
     if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO && value_len >= kLastDataRecvOffset + sizeof(uint32_t)) {
       std::memcpy(&out->last_data_recv_ms, data + offset + NLA_HDRLEN + kLastDataRecvOffset, sizeof(uint32_t));
       out->has_tcp_info = true;
+      if (value_len >= kDataSegsInOffset + sizeof(uint32_t)) {
+        std::memcpy(&out->data_segs_in, data + offset + NLA_HDRLEN + kDataSegsInOffset, sizeof(uint32_t));
+      }
     }
     const size_t step = NLA_ALIGN(attr.nla_len);
     if (step >= len - offset) return;
@@ -51,6 +55,7 @@ bool ReadRecord(const uint8_t* payload, size_t payload_len, DiagRecord* out) {
   out->timer = msg.idiag_timer;
   out->has_tcp_info = false;
   out->last_data_recv_ms = 0;
+  out->data_segs_in = 0;
   const size_t attrs_at = NLMSG_ALIGN(sizeof(msg));
   if (payload_len > attrs_at) ReadAttributes(payload + attrs_at, payload_len - attrs_at, out);
   out->sport = ntohs(msg.id.idiag_sport);

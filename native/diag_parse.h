@@ -20,6 +20,7 @@ struct DiagRecord {
   uint32_t wqueue;   // idiag_wqueue: for a LISTEN socket, its backlog (the accept queue's limit)
   uint64_t cookie;   // the kernel's socket cookie: unique, never reused
   uint32_t last_data_recv_ms;  // tcp_info.tcpi_last_data_recv: time since data last arrived
+  uint32_t data_segs_in;       // tcp_info.tcpi_data_segs_in: segments with data received (0 from kernels before 4.6)
 };
 
 constexpr uint8_t kTimeWaitTimer = 3;

@@ -30,6 +30,7 @@ void ResetListeners(RecordSink& sink) { static_cast<ListenTable&>(sink).Clear();
 struct DumpResult {
   CountMap groups;
   IdleMap idle;
+  NewTimeWaitMap new_time_wait;
   size_t idle_width = 0;
   uint64_t scanned = 0;
   uint64_t duplicates = 0;
@@ -49,6 +50,7 @@ struct DumpResult {
       if (into.empty()) into.assign(buckets.size(), 0);
       for (size_t b = 0; b < buckets.size(); ++b) into[b] += buckets[b];
     }
+    for (const auto& [key, count] : counts.new_time_wait()) new_time_wait[key] += count;
     scanned += counts.scanned();
     duplicates += counts.duplicates();
     stats.recv_calls += lane_stats.recv_calls;
@@ -103,6 +105,7 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
     if (v6.joinable()) v6.join();
     if (v4_error) std::rethrow_exception(v4_error);
     if (v6_error) std::rethrow_exception(v6_error);
+    for (Lane& lane : lanes_) lane.counts.CommitTimeWait();  // only whole dumps: a partial one would miss cookies
     result.Merge(lanes_[0].counts, lanes_[0].listeners, lanes_[0].stats);
     result.Merge(lanes_[1].counts, lanes_[1].listeners, lanes_[1].stats);
   }
@@ -189,6 +192,7 @@ class DumpWorker : public Napi::AsyncWorker {
     result.Set("counts", values);
     result.Set("live", live);
     if (request_.tcp_info) result.Set("idle", IdleGroups(env));
+    result.Set("newTimeWait", NewTimeWait(env));
     if (listen_) {
       result.Set("listeners", Listeners(env));
       result.Set("listenersDropped", double(result_.listeners.dropped()));
@@ -217,6 +221,26 @@ class DumpWorker : public Napi::AsyncWorker {
     result.Set("peers", peers);
     result.Set("ports", ports);
     result.Set("buckets", buckets);
+    return result;
+  }
+
+  // {peers, ports, counts}: TIME-WAIT sockets per (peer, port) whose cookie the previous dump did not have.
+  Napi::Object NewTimeWait(Napi::Env env) {
+    const size_t n = result_.new_time_wait.size();
+    auto peers = Napi::Uint8Array::New(env, n * 16);
+    auto ports = Napi::Uint16Array::New(env, n);
+    auto counts = Napi::Uint32Array::New(env, n);
+    size_t i = 0;
+    for (const auto& [key, count] : result_.new_time_wait) {
+      std::memcpy(peers.Data() + i * 16, key.peer, 16);
+      ports[i] = key.port;
+      counts[i] = count;
+      ++i;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("peers", peers);
+    result.Set("ports", ports);
+    result.Set("counts", counts);
     return result;
   }
 

@@ -34,6 +34,16 @@ bool CookieSet::Insert(uint64_t cookie) {
   }
 }
 
+bool CookieSet::Contains(uint64_t cookie) const {
+  if (cookie == 0) return has_zero_;
+  if (slots_.empty()) return false;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = SlotOf(cookie, mask);; i = (i + 1) & mask) {
+    if (slots_[i] == cookie) return true;
+    if (slots_[i] == 0) return false;
+  }
+}
+
 void CookieSet::Grow() {
   std::vector<uint64_t> old;
   old.swap(slots_);
@@ -51,6 +61,8 @@ void SocketCounts::Clear() {
   counts_.clear();
   idle_.clear();
   seen_.Clear();
+  time_wait_now_.Clear();
+  new_time_wait_.clear();
   scanned_ = 0;
   duplicates_ = 0;
 }
@@ -67,8 +79,18 @@ void SocketCounts::Add(const DiagRecord& record) {
   key.state = record.state;
   GroupCounts& group = counts_[key];
   ++group.sockets;
-  constexpr uint8_t kSynRecv = 3, kListen = 10, kEstablished = 1;
+  constexpr uint8_t kSynRecv = 3, kListen = 10, kEstablished = 1, kTimeWait = 6;
   if (record.timer != kTimeWaitTimer && record.state != kSynRecv && record.state != kListen) ++group.live;
+  // Only a real TIME-WAIT: a FIN-WAIT-2 minisocket (state 5) has not had the peer's FIN yet, and counts when
+  // it gets it, under the same cookie.
+  if (record.timer == kTimeWaitTimer && record.state == kTimeWait) {
+    time_wait_now_.Insert(record.cookie);
+    if (has_time_wait_before_ && !time_wait_before_.Contains(record.cookie)) {
+      CountKey tw_key = key;
+      tw_key.state = 0;
+      ++new_time_wait_[tw_key];
+    }
+  }
   if (record.has_tcp_info && record.state == kEstablished && !idle_bounds_ms_.empty()) {
     key.state = 0;
     AddIdle(key, record.last_data_recv_ms);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "diag_parse.h"
@@ -40,6 +41,12 @@ class CookieSet {
   void Clear();
   // Returns false when the cookie was already there.
   bool Insert(uint64_t cookie);
+  bool Contains(uint64_t cookie) const;
+  void swap(CookieSet& other) noexcept {
+    slots_.swap(other.slots_);
+    std::swap(size_, other.size_);
+    std::swap(has_zero_, other.has_zero_);
+  }
 
  private:
   void Grow();
@@ -59,6 +66,8 @@ using CountMap = std::unordered_map<CountKey, GroupCounts, CountKeyHash>;
 // Per (peer, port) (state 0 in the key): ESTABLISHED sockets by idle time. Bucket i counts idle times in
 // (bounds[i-1], bounds[i]] ms; the last bucket, those above every bound.
 using IdleMap = std::unordered_map<CountKey, std::vector<uint32_t>, CountKeyHash>;
+// Per (peer, port) (state 0 in the key): TIME-WAIT sockets whose cookie the previous dump did not have.
+using NewTimeWaitMap = std::unordered_map<CountKey, uint32_t, CountKeyHash>;
 
 class SocketCounts : public RecordSink {
  public:
@@ -70,11 +79,18 @@ class SocketCounts : public RecordSink {
   }
   void Clear();
   void Add(const DiagRecord& record) override;
+  // After a whole dump: its TIME-WAIT cookies become the ones the next dump's are compared with. Until the
+  // first call there is nothing to compare with, and no TIME-WAIT socket counts as new.
+  void CommitTimeWait() {
+    time_wait_before_.swap(time_wait_now_);
+    has_time_wait_before_ = true;
+  }
 
   uint64_t scanned() const { return scanned_; }
   uint64_t duplicates() const { return duplicates_; }
   const CountMap& counts() const { return counts_; }
   const IdleMap& idle() const { return idle_; }
+  const NewTimeWaitMap& new_time_wait() const { return new_time_wait_; }
   size_t idle_buckets() const { return idle_bounds_ms_.size() + 1; }
 
  private:
@@ -84,6 +100,13 @@ class SocketCounts : public RecordSink {
   CountMap counts_;
   IdleMap idle_;
   CookieSet seen_;
+  // A TIME-WAIT socket lives 60 s and keeps the cookie of the connection it ends: a cookie not in the
+  // previous dump is a connection that ended in TIME-WAIT since, as long as dumps are less than 60 s apart.
+  // Bounded by the TIME-WAIT population the dump returns.
+  CookieSet time_wait_now_;
+  CookieSet time_wait_before_;
+  bool has_time_wait_before_ = false;
+  NewTimeWaitMap new_time_wait_;
   uint64_t scanned_ = 0;
   uint64_t duplicates_ = 0;
 };

@@ -67,7 +67,7 @@ export const serveOptions = {
   idle: { type: 'boolean', default: false, describe: 'export how long ESTABLISHED connections have been idle (asks the kernel for tcp_info)' },
   'idle.buckets': {
     type: 'string',
-    default: '1,5,15,60,300',
+    default: '0.05,0.1,0.5,1,2,5,15,60,300',
     describe: 'idle-time bucket bounds in seconds',
     coerce: oneValue('idle.buckets', parseBuckets),
   },

@@ -59,9 +59,17 @@ export function parseWholeNumber(text: string, what: string, min: number, max: n
   return Number(text);
 }
 
-/** Ascending whole seconds, e.g. `1,5,15,60,300`. */
+/** A bucket bound in seconds, to the millisecond (the kernel's resolution): `0.05`, `1`, `300`. */
+function parseBucketBound(text: string): number {
+  if (!/^\d{1,7}(\.\d{1,3})?$/.test(text) || Number(text) < 0.001 || Number(text) > 4_000_000) {
+    throw new UsageError(`invalid bucket bound "${text}" (seconds from 0.001 to 4000000, to the millisecond, e.g. 0.05)`);
+  }
+  return Number(text);
+}
+
+/** Ascending seconds, e.g. `0.05,0.1,0.5,1,2,5,15,60,300`. */
 export function parseBuckets(text: string): number[] {
-  const bounds = text.split(',').map((part) => parseWholeNumber(part.trim(), 'bucket bound', 1, 4_000_000));
+  const bounds = text.split(',').map((part) => parseBucketBound(part.trim()));
   if (bounds.some((bound, i) => i > 0 && bound <= bounds[i - 1])) throw new UsageError(`invalid buckets "${text}" (ascending seconds)`);
   return bounds;
 }

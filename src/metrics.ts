@@ -3,6 +3,7 @@
 import { Registry } from 'prom-client';
 import { churnCollector } from './collectors/churn';
 import type { Collector, CollectorContext } from './collectors/collector';
+import { connectionLifeCollector } from './collectors/connection_life';
 import { connectionsCollector } from './collectors/connections';
 import { exporterCollector } from './collectors/exporter';
 import { idleCollector } from './collectors/idle';
@@ -32,7 +33,7 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
   };
   const collectors: Collector[] = [
     connectionsCollector,
-    ...(options.churn ? [churnCollector] : []),
+    ...(options.churn ? [churnCollector, connectionLifeCollector] : []),
     ...(options.idleBoundsSeconds?.length ? [idleCollector(options.idleBoundsSeconds)] : []),
     listenCollector,
     // Last: its scrape duration covers filling every other collector's metrics.

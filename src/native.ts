@@ -54,6 +54,9 @@ export interface RawDump {
   live: Uint32Array;
   /** With idleBoundsMs: ESTABLISHED sockets by idle time, group i's bucket b at buckets[i * (bounds + 1) + b]. */
   idle?: PeerPortArrays & { buckets: Uint32Array };
+  /** TIME-WAIT sockets (state 6) per (peer, local port) whose cookie the reader's previous whole dump did not
+   *  have; none in the reader's first dump. */
+  newTimeWait: PeerPortArrays & { counts: Uint32Array };
   /** With `listen`: the listeners, and how many listening sockets the native table's cap left out. */
   listeners?: ListenerArrays;
   listenersDropped?: number;
@@ -76,6 +79,9 @@ export interface CloseWatcherOptions {
   receiveBufferBytes: number;
   /** The kernel-side program (close_filter.ts encodeCloseFilter): unwatched events never reach the thread. */
   filter?: Uint8Array;
+  /** Histogram bounds (ascending, at most 23 each) for the closes' tcpi_data_segs_in and tcpi_last_data_recv (ms). */
+  segmentBounds?: Uint32Array;
+  idleBoundsMs?: Uint32Array;
 }
 
 export interface ClosedSince extends PeerPortArrays {
@@ -84,6 +90,14 @@ export interface ClosedSince extends PeerPortArrays {
    * takes, closes count under the all-zero peer `::` of their port (no TCP peer has it): the overflow.
    */
   closed: Float64Array;
+  /**
+   * What those closes did (the events that carried tcp_info): group i's bucket b at [i * (bounds + 1) + b],
+   * not cumulative, the last bucket above every bound; and the sum of the values per group.
+   */
+  segmentBuckets: Uint32Array;
+  segmentSums: Float64Array;
+  idleBuckets: Uint32Array;
+  idleSumsMs: Float64Array;
   /** Close events the kernel dropped because the receive buffer was full (its own count, SO_MEMINFO). */
   lostEvents: number;
   /** Close events received: those the kernel-side filter let through. */

@@ -3,6 +3,7 @@
 // bookkeeping runs once per dump.
 import { performance } from 'node:perf_hooks';
 import { ChurnTotals, ConnectionChurn } from './churn';
+import { ClosingTotals, ClosingTotalsByLabel } from './connection_life';
 import type { Logger } from './log';
 import { ConnectionSeries, OTHER_PEER, PeerLabels, SeriesUpdate } from './series';
 import type { IdleGroup, Snapshot } from './snapshot';
@@ -19,6 +20,8 @@ export type ScrapeResult =
       ok: true;
       snapshot: Snapshot;
       churn: ChurnTotals[];
+      /** Per (label, local port): what the connections closed since start did over their life, and how many ended in TIME-WAIT here. */
+      closing: ClosingTotals[];
       idle: IdleGroup[];
       /** performance.now() when the scrape began: collectors report how long the whole collection took. */
       startedAt: number;
@@ -60,6 +63,7 @@ export class Scrapes {
   private readonly labels: PeerLabels;
   private readonly series: ConnectionSeries;
   private readonly churn: ConnectionChurn;
+  private readonly closing: ClosingTotalsByLabel;
   private lastDump: Promise<Snapshot> | undefined;
   private lastResult: Promise<ScrapeResult> | undefined;
   private churnWasUp = true;
@@ -73,6 +77,7 @@ export class Scrapes {
     this.labels = new PeerLabels(options.maxPeers, options.retentionMs);
     this.series = new ConnectionSeries(options.retentionMs);
     this.churn = new ConnectionChurn(options.retentionMs);
+    this.closing = new ClosingTotalsByLabel(options.retentionMs);
   }
 
   /** The result of the dump in flight, or of a new one. */
@@ -99,11 +104,13 @@ export class Scrapes {
     const label = (peer: string) => (peer === OVERFLOW_PEER ? OTHER_PEER : known(peer));
     const update = this.series.update(snapshot.connections, label, now);
     let churn: ChurnTotals[] = [];
+    let closing: ClosingTotals[] = [];
     if (snapshot.churn) {
       this.logChurnState(snapshot.churn);
       churn = this.churn.update(snapshot.churn.live, snapshot.churn.closed, label, now);
+      closing = this.closing.update(snapshot.churn, label, churn, now);
     }
-    return { ok: true, snapshot, churn, idle: foldIdle(snapshot.idle ?? [], label), startedAt, ...update };
+    return { ok: true, snapshot, churn, closing, idle: foldIdle(snapshot.idle ?? [], label), startedAt, ...update };
   }
 
   /** Logs when the close watcher stops (it is restarted) and when it runs again. */

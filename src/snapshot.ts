@@ -1,6 +1,7 @@
 // One kernel dump -> one Snapshot value. Concurrent callers of take() share the dump in flight.
 import { comparePeers, formatPeer } from './address';
 import { compileCloseFilter, encodeCloseFilter } from './close_filter';
+import { ClosedLife, IDLE_BEFORE_CLOSE_BOUNDS_SECONDS, lifeOf, SEGMENT_BOUNDS } from './connection_life';
 import { compileFilter, stateMask, stateName, StateName, Watch } from './filter';
 import { Listener, listenRequest, toListeners } from './listeners';
 import { Logger } from './log';
@@ -48,6 +49,11 @@ export interface Snapshot {
 export interface ChurnData {
   live: PeerPortCount[];
   closed: PeerPortCount[];
+  /** What the closed connections did over their life, per (peer, local port). */
+  life: ClosedLife[];
+  /** Connections that ended in a TIME-WAIT on this host since the previous dump: TIME-WAIT sockets whose
+   *  cookie that dump did not have (exact while dumps are less than 60 s, a TIME-WAIT's life, apart). */
+  timeWait: PeerPortCount[];
   lostEvents: number;
   /** Whether the close watcher ran through the whole interval since the previous snapshot. */
   up: boolean;
@@ -73,13 +79,15 @@ const LIVE_STATES: StateName[] = ['established', 'syn_sent', 'fin_wait1', 'fin_w
  */
 export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleBoundsSeconds?: number[] } = {}): DumpRequest {
   const request: DumpRequest = {
-    states: stateMask(options.liveStates ? [...watch.states, ...LIVE_STATES] : watch.states),
+    // With churn, TIME-WAIT too (its series are exported only when watched): new TIME-WAIT cookies are the
+    // connections this host closed first.
+    states: stateMask(options.liveStates ? [...watch.states, ...LIVE_STATES, 'time_wait'] : watch.states),
     // With one port the kernel's exact-match prefilter skips other sockets before running the program.
     sport: watch.ports.length === 1 ? watch.ports[0] : 0,
     bytecode: compileFilter(watch),
     listen: listenRequest(watch),
   };
-  if (options.idleBoundsSeconds?.length) request.idleBoundsMs = Uint32Array.from(options.idleBoundsSeconds, (s) => s * 1000);
+  if (options.idleBoundsSeconds?.length) request.idleBoundsMs = Uint32Array.from(options.idleBoundsSeconds, (s) => Math.round(s * 1000));
   return request;
 }
 
@@ -91,6 +99,8 @@ export function closeWatcherOptions(watch: Watch, receiveBufferBytes: number): C
     cidrs: watch.cidrs.map((c) => ({ ipv4: c.family === 4, prefix: c.prefix, address: c.address })),
     receiveBufferBytes,
     filter: encodeCloseFilter(compileCloseFilter(watch)),
+    segmentBounds: Uint32Array.from(SEGMENT_BOUNDS),
+    idleBoundsMs: Uint32Array.from(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS, (s) => Math.round(s * 1000)),
   };
 }
 
@@ -142,21 +152,22 @@ class RestartingCloseWatcher {
   /** Events lost by the watchers that were replaced. */
   private lostBefore = 0;
   /** Closes taken for a dump that then failed: the next take hands them out again. */
-  private returned: PeerPortCount[] = [];
+  private returned: Pick<ChurnData, 'closed' | 'life'> = { closed: [], life: [] };
 
   constructor(private readonly start: () => CloseWatcher) {
     this.watcher = start(); // a failure at start is a failure to start sockmon
   }
 
-  take(): Pick<ChurnData, 'closed' | 'lostEvents' | 'up' | 'error'> {
+  take(): Pick<ChurnData, 'closed' | 'life' | 'lostEvents' | 'up' | 'error'> {
     const taken = this.watcher?.take();
     const data = {
-      closed: [...this.returned, ...(taken ? perPeerPort(taken, taken.closed) : [])],
+      closed: [...this.returned.closed, ...(taken ? perPeerPort(taken, taken.closed) : [])],
+      life: [...this.returned.life, ...(taken ? [lifeOf(taken)] : [])],
       lostEvents: this.lostBefore + (taken?.lostEvents ?? 0),
       up: !!taken && !taken.error,
       error: taken?.error as Error | undefined,
     };
-    this.returned = [];
+    this.returned = { closed: [], life: [] };
     if (!taken || taken.error) {
       this.lostBefore = data.lostEvents;
       this.close();
@@ -170,8 +181,8 @@ class RestartingCloseWatcher {
   }
 
   /** Gives back closes that could not be used (their dump failed), for the next take. */
-  giveBack(closed: PeerPortCount[]): void {
-    this.returned = closed;
+  giveBack(closes: Pick<ChurnData, 'closed' | 'life'>): void {
+    this.returned = closes;
   }
 
   close(): void {
@@ -217,7 +228,7 @@ export class SnapshotSource {
     try {
       raw = await this.reader.dump(this.request);
     } catch (error) {
-      if (closed) this.closeWatcher?.giveBack(closed.closed);
+      if (closed) this.closeWatcher?.giveBack(closed);
       throw error;
     }
     const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -230,7 +241,7 @@ export class SnapshotSource {
       durationSeconds,
       raw: { duplicates, recvCalls, bytes, restarts },
     };
-    if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), ...closed };
+    if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), timeWait: perPeerPort(raw.newTimeWait, raw.newTimeWait.counts), ...closed };
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
     this.options.log?.debug('dump', {
       sockets: raw.scanned,

@@ -14,7 +14,10 @@ import { parseSamples, Sample } from './helpers/promtext';
 
 const run = promisify(execFile);
 const PEERS = 200_000;
-const MAX_RSS_BYTES = 120 * 1024 * 1024;
+// 103 MB before the per-connection life histograms; with them (up to 16,384 pending groups of two histograms
+// in C++, 1,025 x 2 histograms of 12-15 buckets exported: ~34,000 more lines per scrape) 116-126 MB measured
+// on a shared 2-core machine, 138 MB once in a full `npm test` run.
+const MAX_RSS_BYTES = 140 * 1024 * 1024;
 
 const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
 const sum = (samples: Sample[], name: string) => samples.filter((s) => s.name === name).reduce((total, s) => total + s.value, 0);
@@ -42,7 +45,7 @@ describe('bounded state: 200,000 distinct peers come and go', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('counts every close, stays under 120 MB with the 64 MB heap cap, and forgets the peers after the retention period', async () => {
+  it('counts every close, stays under 140 MB with the 64 MB heap cap, and forgets the peers after the retention period', async () => {
     const port = await freePort();
     const env = { ...process.env, NODE_OPTIONS: '--max-old-space-size=64' };
     served = await startServe(['--cidr', '127.64.0.0/10', '--port', String(port), '--retention', '15s'], (a) => spawn(process.execPath, [CLI, ...a], { env }));

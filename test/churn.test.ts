@@ -159,7 +159,7 @@ describe('churn: opened and closed per peer in a private namespace, through sock
     assert.equal(churnOf(samples).opened[`${PEERS[0]} 80`], N);
     assert.equal(seriesOf(samples, 'sockmon_tcp_connections', ['peer', 'state'])[`${PEERS[0]} established`], 2);
     // ...and idle: both are ESTABLISHED, so the +Inf bucket holds them.
-    assert.equal(seriesOf(samples, 'sockmon_tcp_idle_connections', ['peer', 'le'])[`${PEERS[0]} +Inf`], 2);
+    assert.equal(seriesOf(samples, 'sockmon_tcp_connection_idle_seconds_bucket', ['peer', 'le'])[`${PEERS[0]} +Inf`], 2);
   });
 });
 

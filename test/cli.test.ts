@@ -54,6 +54,9 @@ describe('cli: bad input', () => {
     [['snapshot', '--watch', '2s'], /--watch: invalid interval "2s"/],
     [['snapshot', '--watch'], /--watch: invalid interval ""/],
     [['snapshot', '--watch', '1', '--json'], /--watch draws a table: it does not go with --json/],
+    [['serve', '--idle.buckets', '0.0001,1'], /--idle.buckets: invalid bucket bound "0.0001" \(seconds from 0.001 to 4000000, to the millisecond/],
+    [['serve', '--idle.buckets', '0.5,0.1'], /--idle.buckets: invalid buckets "0.5,0.1" \(ascending seconds\)/],
+    [['serve', '--idle.buckets', '1,5s'], /--idle.buckets: invalid bucket bound "5s"/],
   ];
   for (const [args, message, env] of cases) {
     it(`sockmon ${args.join(' ')}${env ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`)}` : ''}: exit 2, one line`, () => {

@@ -38,6 +38,17 @@ describe('monitoring: rules, tests, scrape config and dashboard', function () {
     for (const alert of alerts) assert.match(tests, new RegExp(`alertname: ${alert}\\b`), `${alert} has tests`);
   });
 
+  it('every alert has a runbook_url that is a section of monitoring/README.md', () => {
+    const rules = readFileSync(path.join(MONITORING, 'rules', 'sockmon-alerts.yml'), 'utf8');
+    const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+    const urls = [...rules.matchAll(/runbook_url: "([^"]+)"/g)].map((m) => m[1]);
+    // GitHub's heading anchors: lower case, spaces to dashes.
+    const anchors = [...readFileSync(path.join(MONITORING, 'README.md'), 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => m[1].toLowerCase().replace(/ /g, '-'));
+    assert.equal(urls.length, alerts.length, 'one runbook_url per alert');
+    for (const alert of alerts) assert.ok(urls.includes(`monitoring/README.md#${alert.toLowerCase()}`), `${alert} links its runbook`);
+    for (const url of urls) assert.ok(anchors.includes(url.split('#')[1]), `${url}: no such section`);
+  });
+
   it('promtool check config accepts the example prometheus.yml', () => {
     promtool('check', 'config', 'prometheus.yml');
   });

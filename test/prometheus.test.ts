@@ -108,7 +108,7 @@ describe('prometheus: a real server scraping sockmon, with the rules loaded', fu
   it('loads the rule files and evaluates every rule without error', async () => {
     await eventually(async () => {
       const { groups } = await api<{ groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
-      assert.deepEqual(groups.map((g) => g.name).sort(), ['sockmon', 'sockmon-recording']);
+      assert.deepEqual(groups.map((g) => g.name).sort(), ['sockmon', 'sockmon-keepalive', 'sockmon-recording']);
       for (const rule of groups.flatMap((g) => g.rules)) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
     });
     await eventually(async () => {

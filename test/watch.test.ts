@@ -23,6 +23,8 @@ const snapshot = (connections: Snapshot['connections'], live: [string, number][]
   churn: {
     live: live.map(([peer, count]) => ({ peer, localPort: 80, count })),
     closed: closed.map(([peer, count]) => ({ peer, localPort: 80, count })),
+    life: [],
+    timeWait: [],
     lostEvents: 0,
     up: true,
   },

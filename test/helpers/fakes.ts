@@ -57,6 +57,7 @@ export function rawDump(groups: FakeGroup[], dump?: Omit<FakeDump, 'groups'>): R
     states: Uint8Array.from(groups.map((g) => TCP_STATES[g.state])),
     counts: Uint32Array.from(groups.map((g) => g.count)),
     live: Uint32Array.from(groups.map((g) => (['time_wait', 'listen', 'syn_recv'].includes(g.state) ? 0 : g.count))),
+    newTimeWait: { peers: new Uint8Array(0), ports: new Uint16Array(0), counts: new Uint32Array(0) },
     ...(dump && { listeners: listenerArrays(dump.listeners), listenersDropped: dump.listenersDropped ?? 0 }),
     recvCalls: 1,
     bytes: 0,
