@@ -66,6 +66,9 @@ describe('docs: README agrees with --help and a scrape', function () {
       // Every optional metric on, with series for each labelled one.
       const served = await startServe(['--cidr', '127.0.0.96/27', '--port', String(port), '--idle']);
       try {
+        // A connection that closes while sockmon runs: the per-connection histograms get a series.
+        await population.connect({ from: '127.0.0.116', to: '127.0.0.1', port, count: 1, closeBy: 'client' });
+        await new Promise((resolve) => setTimeout(resolve, 300));
         text = await (await fetch(`${served.url}/metrics`)).text();
       } finally {
         served.child.kill('SIGKILL');
@@ -76,7 +79,12 @@ describe('docs: README agrees with --help and a scrape', function () {
     it('lists every sockmon_* metric of a scrape in the metric table, with its type and labels, and nothing else', () => {
       const types = new Map([...text.matchAll(/^# TYPE (sockmon_\w+) (\w+)$/gm)].map((m) => [m[1], m[2]]));
       const labels = new Map<string, string>();
-      for (const sample of parseSamples(text)) if (types.has(sample.name)) labels.set(sample.name, Object.keys(sample.labels).sort().join(','));
+      for (const sample of parseSamples(text)) {
+        // A histogram's samples are its _bucket (with le), _sum and _count.
+        const name = types.has(sample.name) ? sample.name : sample.name.replace(/_(bucket|sum|count)$/, '');
+        if (!types.has(name)) continue;
+        labels.set(name, Object.keys(sample.labels).filter((label) => label !== 'le').sort().join(','));
+      }
       const table = new Map([...README.matchAll(/^\| `(sockmon_\w+)(?:\{([\w,]*)\})?` \| (\w+) \|/gm)].map((m) => [m[1], { labels: (m[2] ?? '').split(',').filter(Boolean).sort().join(','), type: m[3] }]));
       assert.ok(types.size >= 15, `${types.size} sockmon_* metrics scraped`);
       for (const [name, type] of types) {
@@ -88,7 +96,9 @@ describe('docs: README agrees with --help and a scrape', function () {
     });
 
     it('names only metrics a scrape has, in monitoring/ (README, rules, tests, dashboard)', () => {
-      const scraped = new Set([...text.matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]));
+      const scraped = new Set(
+        [...text.matchAll(/^# TYPE (\w+) (\w+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])),
+      );
       const dir = path.join(ROOT, 'monitoring');
       const files = ['README.md', 'prometheus.yml', ...['rules', 'tests', 'grafana'].flatMap((sub) => readdirSync(path.join(dir, sub)).map((f) => path.join(sub, f)))];
       for (const file of files) {
