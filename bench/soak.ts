@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TrafficPlan } from '../demo/traffic';
 import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
+import { UNIT_NODE_OPTIONS } from '../test/helpers/paths';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PEERS_MODE = process.argv[2] === 'peers';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop(130));
   try {
     // The heap cap of systemd/sockmon.service, so that this measures sockmon as deployed.
-    const serve = ns.spawn(process.execPath, ['--max-old-space-size=64', path.join(ROOT, 'dist/src/cli.js'), 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
+    const serve = ns.spawn(process.execPath, [...UNIT_NODE_OPTIONS.split(' '), path.join(ROOT, 'dist/src/cli.js'), 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));
     const plan: TrafficPlan = {
       backend: { host: '203.0.113.10', port: 80, keepAliveTimeoutMs: 2000 },
@@ -111,7 +112,7 @@ async function peers(): Promise<void> {
     const generator = path.join(dir, 'distinct_peers');
     execFileSync('gcc', ['-O2', '-o', generator, path.join(ROOT, 'test/fixtures/distinct_peers.c')]);
     const args = ['serve', '--cidr', '127.64.0.0/10', '--port', '8080', '--retention', `${RETENTION_S}s`, '--web.listen-address', '127.0.0.1:19469'];
-    const serve = ns.spawn(process.execPath, ['--max-old-space-size=64', path.join(ROOT, 'dist/src/cli.js'), ...args]);
+    const serve = ns.spawn(process.execPath, [...UNIT_NODE_OPTIONS.split(' '), path.join(ROOT, 'dist/src/cli.js'), ...args]);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));
     const pid = serve.pid as number;
     const scrape = async () => {

@@ -47,7 +47,7 @@ export const serveOptions = {
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
   'max-peers': {
     type: 'string',
-    default: '1024',
+    default: '256',
     describe: 'distinct peer label values; the rest count as peer="other"',
     coerce: oneValue('max-peers', (text) => parseWholeNumber(text, 'peer cap', 1, MAX_PEERS_LIMIT)),
   },

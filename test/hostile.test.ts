@@ -13,10 +13,10 @@ import { promisify } from 'node:util';
 import { REJECTION_DELAY_MS } from '../src/auth';
 import { htpasswdHash, makeCertificates, requireTool } from './helpers/certs';
 import { exited, startServe } from './helpers/cli';
-import { CLI } from './helpers/paths';
+import { CLI, UNIT_NODE_OPTIONS } from './helpers/paths';
 
 const FLOOD = path.resolve(__dirname, 'fixtures', 'flood.js');
-const HEAP_CAP = { ...process.env, NODE_OPTIONS: '--max-old-space-size=64' };
+const HEAP_CAP = { ...process.env, NODE_OPTIONS: UNIT_NODE_OPTIONS };
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
