@@ -182,10 +182,17 @@ async function startFloor(ns: NetworkNamespace, floor: string, filterHex: string
 async function scrape(ns: NetworkNamespace) {
   const samples = parseSamples(await ns.fetch(`http://${SOCKMON_ADDRESS}/metrics`));
   const one = (name: string) => samples.filter((s) => s.name === name).reduce((sum, s) => sum + s.value, 0);
-  return { closed: one('sockmon_tcp_connections_closed_total'), opened: one('sockmon_tcp_connections_opened_total'), lost: one('sockmon_close_events_lost_total') };
+  return {
+    closed: one('sockmon_tcp_connections_closed_total'),
+    opened: one('sockmon_tcp_connections_opened_total'),
+    lost: one('sockmon_close_events_lost_total'),
+  };
 }
 
-async function startSockmon(ns: NetworkNamespace, buffer = RECEIVE_BUFFER): Promise<Listener & { scrape: () => ReturnType<typeof scrape>; stop: () => Promise<void> }> {
+async function startSockmon(
+  ns: NetworkNamespace,
+  buffer = RECEIVE_BUFFER,
+): Promise<Listener & { scrape: () => ReturnType<typeof scrape>; stop: () => Promise<void> }> {
   const args = ['serve', '--web.listen-address', SOCKMON_ADDRESS, '--port', String(WATCH_PORT), '--cidr', WATCH_CIDR];
   if (buffer !== RECEIVE_BUFFER) args.push('--churn.receive-buffer', String(buffer));
   const child = ns.spawn(process.execPath, [CLI, ...args]);
@@ -223,7 +230,11 @@ async function startSockmon(ns: NetworkNamespace, buffer = RECEIVE_BUFFER): Prom
 
 async function measure(ns: NetworkNamespace, tools: Record<keyof typeof SOURCES, string>, scenario: Scenario, n: number, filterHex: string): Promise<Run> {
   const watched = !scenario.endsWith('unwatched');
-  const listener = scenario.startsWith('floor') ? await startFloor(ns, tools.closefloor, filterHex) : scenario.startsWith('sockmon') ? await startSockmon(ns) : undefined;
+  const listener = scenario.startsWith('floor')
+    ? await startFloor(ns, tools.closefloor, filterHex)
+    : scenario.startsWith('sockmon')
+      ? await startSockmon(ns)
+      : undefined;
   await sleep(300);
   const listenerBefore = listener ? processJiffies(listener.pid) : 0;
   const workersBefore = kernelWorkerJiffies();
@@ -348,7 +359,9 @@ export async function runClosePath(ns: NetworkNamespace, tools: Record<keyof typ
       const scenario = SCENARIOS[(round + i) % SCENARIOS.length];
       const result = await measure(ns, tools, scenario, options.connections, filterHex);
       runs[scenario].push(result);
-      log(`round ${round + 1}/${options.repeats} ${scenario}: ${result.hostUs.toFixed(2)} µs/connection host, ${result.processUs.toFixed(2)} µs attributed (listener ${result.listenerUs.toFixed(2)}); ${Math.round(result.rate)}/s; ${result.check}${result.exact ? '' : ' NOT EXACT'}`);
+      log(
+        `round ${round + 1}/${options.repeats} ${scenario}: ${result.hostUs.toFixed(2)} µs/connection host, ${result.processUs.toFixed(2)} µs attributed (listener ${result.listenerUs.toFixed(2)}); ${Math.round(result.rate)}/s; ${result.check}${result.exact ? '' : ' NOT EXACT'}`,
+      );
     }
   }
   const bursts: BurstResult[] = [];
@@ -363,7 +376,9 @@ export async function runClosePath(ns: NetworkNamespace, tools: Record<keyof typ
   ];
   for (const [rate, listener] of plans) {
     const result = await burst(ns, tools, filterHex, rate, options.burstSeconds, listener);
-    log(`burst, ${listener.kind} ${listener.buffer >> 20} MiB, ${rate}/s planned: ${Math.round(result.rate)}/s reached over ${result.seconds.toFixed(2)} s; counted ${result.closed} of ${result.made}, lost ${result.lost}, listener CPU ${result.listenerCpu.toFixed(2)} s`);
+    log(
+      `burst, ${listener.kind} ${listener.buffer >> 20} MiB, ${rate}/s planned: ${Math.round(result.rate)}/s reached over ${result.seconds.toFixed(2)} s; counted ${result.closed} of ${result.made}, lost ${result.lost}, listener CPU ${result.listenerCpu.toFixed(2)} s`,
+    );
     bursts.push(result);
   }
   return { options, runs, bursts, idleBusyShare, finished: new Date().toISOString(), kernel: os.release() };
@@ -379,7 +394,9 @@ function burstVerdict(burst: BurstResult | undefined, rate: number): string {
   const lossless = burst.lost === 0 && burst.closed === burst.made;
   const reached = burst.rate >= 0.95 * rate;
   if (!lossless) return `MISS (${int(burst.rate)}/s reached, ${int(burst.lost)} lost)`;
-  return reached ? `PASS (${int(burst.rate)}/s reached, none lost)` : `none lost, but the closing processes reached only ${int(burst.rate)}/s (both CPUs busy closing)`;
+  return reached
+    ? `PASS (${int(burst.rate)}/s reached, none lost)`
+    : `none lost, but the closing processes reached only ${int(burst.rate)}/s (both CPUs busy closing)`;
 }
 
 export function closePathSection(result: ClosePathResult): string {

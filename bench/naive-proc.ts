@@ -60,7 +60,7 @@ function countFile(file: string, v6: boolean, watch: NaiveWatch, result: NaiveCo
     } else {
       peer = hostOrder(remoteAddress);
     }
-    if (((peer & mask) >>> 0) !== watch.network) continue;
+    if ((peer & mask) >>> 0 !== watch.network) continue;
     const key = `${dotted(peer)}|${state}`;
     result.counts.set(key, (result.counts.get(key) ?? 0) + 1);
     result.total++;

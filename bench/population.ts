@@ -39,8 +39,15 @@ export interface PopulationPlan {
   classes: PopulationClass[];
 }
 
-const job = (listen: string, port: number, destination: string, sources: { first: string; count: number }, firstPort: number, count: number, closer: 'server' | 'client') =>
-  [listen, port, destination, sources.first, sources.count, firstPort, count, closer].join(',');
+const job = (
+  listen: string,
+  port: number,
+  destination: string,
+  sources: { first: string; count: number },
+  firstPort: number,
+  count: number,
+  closer: 'server' | 'client',
+) => [listen, port, destination, sources.first, sources.count, firstPort, count, closer].join(',');
 
 export function planPopulation(size: number): PopulationPlan {
   const connectionsHeld = Math.max(2, Math.round(size * 0.05));
@@ -58,7 +65,10 @@ export function planPopulation(size: number): PopulationPlan {
     if (nextWatchedPort > 65536) throw new Error(`size ${size} needs more source ports than 30 peers have`);
     return first;
   };
-  for (const [sources, count] of [[OUTSIDE_SOURCES_A, outsidePeers], [OUTSIDE_SOURCES_B, clientSide]] as const) {
+  for (const [sources, count] of [
+    [OUTSIDE_SOURCES_A, outsidePeers],
+    [OUTSIDE_SOURCES_B, clientSide],
+  ] as const) {
     if (FIRST_PORT + Math.ceil(count / sources.count) > 65536) throw new Error(`size ${size} needs more source ports than the outside peers have`);
   }
 
@@ -89,7 +99,12 @@ export function planPopulation(size: number): PopulationPlan {
       { label: 'TIME-WAIT, port 80, peers in 198.51.100.0/24 (outside the range)', sockets: outsidePeers, state: 'TIME-WAIT', watched: 0 },
       { label: 'TIME-WAIT, port 8080, peers in 203.0.113.96/27 (another port)', sockets: otherPort, state: 'TIME-WAIT', watched: 0 },
       { label: 'TIME-WAIT, client side (198.51.100.x:port -> :8081)', sockets: clientSide, state: 'TIME-WAIT', watched: 0 },
-      { label: `ESTABLISHED, held by ${holders} processes (server ends watched, client ends not)`, sockets: 2 * connectionsHeld, state: 'ESTAB', watched: connectionsHeld },
+      {
+        label: `ESTABLISHED, held by ${holders} processes (server ends watched, client ends not)`,
+        sockets: 2 * connectionsHeld,
+        state: 'ESTAB',
+        watched: connectionsHeld,
+      },
     ],
   };
 }

@@ -14,7 +14,7 @@ export const CONTENDER_LABELS: Record<Contender, string> = {
   native_listen: 'the listening-table walk alone (LISTEN, ports-only filter)',
   native_idle: 'sockmon native dump with tcp_info for --idle (in-process, dump only)',
   scrape: 'sockmon full /metrics scrape (HTTP)',
-  ss: 'ss -Htn state established state time-wait \'( sport = :80 )\' dst 203.0.113.96/27 (whole command)',
+  ss: "ss -Htn state established state time-wait '( sport = :80 )' dst 203.0.113.96/27 (whole command)",
   snapshot: 'sockmon snapshot --json (whole command, node start included)',
   node_exporter: 'node_exporter tcpstat, one /metrics scrape',
   naive: 'naive JS /proc/net/tcp + tcp6 parser (in-process)',

@@ -133,7 +133,9 @@ export function sizeSection(result: SizeResult): string {
     `Population, counted with \`ss -tan\` in the namespace: before the rounds ${states(result.before.all)}; after ${states(result.after.all)}.`,
     `Watched (local port 80, peer in 203.0.113.96/27): before ${states(result.before.watched)}; after ${states(result.after.watched)}.`,
     `Built in ${result.buildSeconds.toFixed(1)} s; warm-up + ${w.times.native?.length ?? 0} rounds took ${w.roundsSeconds.toFixed(1)} s` +
-      (w.refreshes.count ? `, including ${w.refreshes.count} untimed refresh(es) of the TIME-WAIT population (${w.refreshes.seconds.toFixed(1)} s)` : ' (no refresh needed)') +
+      (w.refreshes.count
+        ? `, including ${w.refreshes.count} untimed refresh(es) of the TIME-WAIT population (${w.refreshes.seconds.toFixed(1)} s)`
+        : ' (no refresh needed)') +
       `; the oldest TIME-WAIT socket was ${w.oldestAgeSeconds.toFixed(0)} s old at the end (they last 60 s).`,
     '',
   );
@@ -160,7 +162,9 @@ export function sizeSection(result: SizeResult): string {
     `- sockmon serve CPU while the population was built (its close watcher gets a destroy event per closed socket): ${ms(w.buildCpu.userMs)} ms user + ${ms(w.buildCpu.sysMs)} ms kernel for ${int(w.buildCpu.connections)} connections made and closed`,
     `- ${c.n} concurrent scrapes: ${ms(c.concurrentMs)} ms vs ${ms(c.singleMs)} ms for one (${ratio(c.concurrentMs / c.singleMs)}); sockmon CPU ${ms(c.concurrentCpuMs)} ms vs ${ms(c.singleCpuMs)} ms (${ratio(c.concurrentCpuMs / c.singleCpuMs)}); distinct dumps per burst (by sockmon_scrape_duration_seconds): ${c.dumpsPerBurst}`,
     `- watched sockets seen in the last round: native dump ${int(w.seen.native[w.seen.native.length - 1])} (min ${int(Math.min(...w.seen.native))}, max ${int(Math.max(...w.seen.native))} over the rounds), /metrics ${int(w.seen.scrape)}, naive parser ${int(w.seen.naive)} of ${int(w.seen.naiveLines)} /proc lines` +
-      (w.seen.nodeExporter ? `; node_exporter (whole namespace, no filter): established ${int(w.seen.nodeExporter.established)}, time_wait ${int(w.seen.nodeExporter.timeWait)}` : ''),
+      (w.seen.nodeExporter
+        ? `; node_exporter (whole namespace, no filter): established ${int(w.seen.nodeExporter.established)}, time_wait ${int(w.seen.nodeExporter.timeWait)}`
+        : ''),
     `- spawning \`true\` from the worker takes ${ms(w.spawnTrueMs)} ms: the process-start share of the whole-command rows`,
     '',
   );

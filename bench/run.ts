@@ -77,7 +77,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       if (v === undefined) throw new Error(`${flag} needs a value`);
       return v;
     };
-    if (flag === '--sizes') options.sizes = value().split(',').map((s) => parseCount(s, '--sizes', 100));
+    if (flag === '--sizes')
+      options.sizes = value()
+        .split(',')
+        .map((s) => parseCount(s, '--sizes', 100));
     else if (flag === '--rounds') options.rounds = parseCount(value(), '--rounds', 1);
     else if (flag === '--warmup') options.warmup = parseCount(value(), '--warmup', 0);
     else if (flag === '--concurrent') options.concurrent = parseCount(value(), '--concurrent', 2);
@@ -92,7 +95,14 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     else if (flag === '--burst-rate') closePath().burstRate = parseCount(value(), '--burst-rate', 1000);
     else if (flag === '--burst-seconds') closePath().burstSeconds = parseCount(value(), '--burst-seconds', 1);
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n') + '\n');
+      process.stdout.write(
+        fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('//'))
+          .map((l) => l.slice(3))
+          .join('\n') + '\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown flag ${argv[i]}`);
   }
@@ -195,7 +205,8 @@ async function runSize(size: number, options: Options, nodeExporter: string | nu
 
     const started = Date.now();
     const holders = plan.hold.map((job) => ns.spawn(LOADGEN, ['hold', '1200', job]));
-    for (const [i, holder] of holders.entries()) log(`size ${size}: holder ${i + 1}/${holders.length}: ${await lines(holder, `loadgen hold ${i + 1}`)('ready', 60_000)}`);
+    for (const [i, holder] of holders.entries())
+      log(`size ${size}: holder ${i + 1}/${holders.length}: ${await lines(holder, `loadgen hold ${i + 1}`)('ready', 60_000)}`);
     const churners = plan.churn.map((jobs) => ns.spawn(LOADGEN, ['churn', '50', ...jobs]));
     const done = await Promise.all(churners.map((churner, i) => lines(churner, `loadgen churn ${i + 1}`)('done', 60_000)));
     const codes = await Promise.all(churners.map(exitOf));
@@ -204,13 +215,20 @@ async function runSize(size: number, options: Options, nodeExporter: string | nu
     const buildSeconds = (Date.now() - started) / 1000;
 
     const before = await countStates(ns);
-    log(`size ${size}: built in ${buildSeconds.toFixed(1)} s; counted ${Object.entries(before.all).map(([s, n]) => `${s} ${n}`).join(', ')}; timing...`);
+    log(
+      `size ${size}: built in ${buildSeconds.toFixed(1)} s; counted ${Object.entries(before.all)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(', ')}; timing...`,
+    );
     worker.stdin?.write(`go ${started}\n`);
     const result = JSON.parse(await workerLine('RESULT', 15 * 60_000)) as WorkerResult;
     const after = await countStates(ns);
     worker.stdin?.end('quit\n');
     await Promise.race([exitOf(worker), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-    if (result.oldestAgeSeconds > 58) log(`size ${size}: WARNING: the measurements ended ${result.oldestAgeSeconds.toFixed(0)} s after the oldest TIME-WAIT socket was made: some may have expired`);
+    if (result.oldestAgeSeconds > 58)
+      log(
+        `size ${size}: WARNING: the measurements ended ${result.oldestAgeSeconds.toFixed(0)} s after the oldest TIME-WAIT socket was made: some may have expired`,
+      );
     return { size, classes: plan.classes, buildSeconds, before, after, worker: result };
   } finally {
     await ns.delete();
@@ -286,13 +304,19 @@ async function main(): Promise<void> {
     log(`wrote ${path.relative(process.cwd(), options.out) || options.out}`);
   }
   const leftover = hostTestAddresses();
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(NAMESPACE_PREFIX));
+  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith(NAMESPACE_PREFIX));
   log(`cleanup check: host addresses in 203.0.113/198.51.100: ${leftover.length}; sockmon-bench namespaces left: ${namespaces.length}`);
 }
 
 // Whatever happens, the namespace (and everything running in it) goes.
 process.on('exit', () => current?.deleteSync());
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
   process.on(signal, () => {
     log(`${signal}: cleaning up`);
     current?.deleteSync();

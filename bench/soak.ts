@@ -38,7 +38,14 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop(130));
   try {
     // The heap cap of systemd/sockmon.service, so that this measures sockmon as deployed.
-    const serve = ns.spawn(process.execPath, [...UNIT_NODE_OPTIONS.split(' '), path.join(ROOT, 'dist/src/cli.js'), 'serve', '--idle', '--web.listen-address', '127.0.0.1:19469']);
+    const serve = ns.spawn(process.execPath, [
+      ...UNIT_NODE_OPTIONS.split(' '),
+      path.join(ROOT, 'dist/src/cli.js'),
+      'serve',
+      '--idle',
+      '--web.listen-address',
+      '127.0.0.1:19469',
+    ]);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));
     const plan: TrafficPlan = {
       backend: { host: '203.0.113.10', port: 80, keepAliveTimeoutMs: 2000 },
@@ -128,7 +135,9 @@ async function peers(): Promise<void> {
     const line = async (label: string) => {
       const s = await scrape();
       const u = usage(pid);
-      console.log(`${label.padEnd(9)}  ${u.rssMb.toFixed(1).padStart(6)}  ${String(u.fds).padStart(3)}  ${String(s.closed).padStart(12)}  ${String(s.lost).padStart(4)}  ${String(s.ms).padStart(9)}  ${(s.duration * 1000).toFixed(1).padStart(18)}`);
+      console.log(
+        `${label.padEnd(9)}  ${u.rssMb.toFixed(1).padStart(6)}  ${String(u.fds).padStart(3)}  ${String(s.closed).padStart(12)}  ${String(s.lost).padStart(4)}  ${String(s.ms).padStart(9)}  ${(s.duration * 1000).toFixed(1).padStart(18)}`,
+      );
     };
     await line('0');
     for (let done = 0; done < PEERS; done += 100_000) {

@@ -36,7 +36,9 @@ function start(command: string, args: string[]): ChildProcess {
 let stopping = false;
 async function stopChildren(): Promise<void> {
   stopping = true;
-  const waits = [...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve))));
+  const waits = [...children].map(
+    (child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve))),
+  );
   for (const child of children) child.kill('SIGTERM');
   const timer = setTimeout(() => {
     for (const child of children) child.kill('SIGKILL');
@@ -361,7 +363,14 @@ async function main(): Promise<void> {
     return performance.now() - started;
   };
   const emptyRequest = { states: 0, sport: 0, bytecode: new Uint8Array() };
-  const cost = { reference: [] as number[], withListeners: [] as number[], added: [] as number[], walk: [] as number[], empty: [] as number[], noise: [] as number[] };
+  const cost = {
+    reference: [] as number[],
+    withListeners: [] as number[],
+    added: [] as number[],
+    walk: [] as number[],
+    empty: [] as number[],
+    noise: [] as number[],
+  };
   await refreshIfOld(Math.max(5000, 4 * LISTENER_COST_SAMPLES * median(times.native ?? [0])));
   for (let i = 0; i < LISTENER_COST_SAMPLES; i++) {
     const set: Record<string, number> = {};

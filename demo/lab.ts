@@ -189,7 +189,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const rows = await runLab(SECONDS, (line) => console.log(line));
-  console.log('| setup | proxy peer | port | requests made | closed | opened/s | requests/connection (median; mean) | idle before close, median | time_wait / closed |');
+  console.log(
+    '| setup | proxy peer | port | requests made | closed | opened/s | requests/connection (median; mean) | idle before close, median | time_wait / closed |',
+  );
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     console.log(

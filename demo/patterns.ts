@@ -49,7 +49,16 @@ function report(name: string, { before, after }: { before: Sample[]; after: Samp
   const idle = seriesOf(after, 'sockmon_tcp_connection_idle_seconds_bucket', ['peer', 'le']);
   const les = ['0.05', '0.1', '0.5', '1', '2', '5', '15', '60', '300', '+Inf'];
   return PEERS.map((peer) =>
-    [name, peer, opened(peer), closed(peer), (opened(peer) / SECONDS).toFixed(1), states[`${peer} established`] ?? 0, states[`${peer} time_wait`] ?? 0, les.map((le) => idle[`${peer} ${le}`] ?? 0).join('/')].join(' | '),
+    [
+      name,
+      peer,
+      opened(peer),
+      closed(peer),
+      (opened(peer) / SECONDS).toFixed(1),
+      states[`${peer} established`] ?? 0,
+      states[`${peer} time_wait`] ?? 0,
+      les.map((le) => idle[`${peer} ${le}`] ?? 0).join('/'),
+    ].join(' | '),
   );
 }
 

@@ -26,7 +26,7 @@ const plan: TrafficPlan = {
 
 function caption(second: number): string {
   if (second < BUSY_SECONDS) return 'proxies busy: keep-alive connections opened and reused (ESTABLISHED)';
-  if (second < BUSY_SECONDS + 5) return 'proxies quiet: connections idle, waiting for the backend\'s 5 s keep-alive timeout';
+  if (second < BUSY_SECONDS + 5) return "proxies quiet: connections idle, waiting for the backend's 5 s keep-alive timeout";
   return 'backend closed the idle connections first: its side holds them in TIME-WAIT for 60 s';
 }
 

@@ -16,9 +16,8 @@ export interface TrafficPlan {
 
 function request(agent: http.Agent | false, from: string, target: TrafficPlan['backend'], connection: 'keep-alive' | 'close') {
   return new Promise<void>((resolve, reject) => {
-    const req = http.get(
-      { host: target.host, port: target.port, path: '/', agent, localAddress: from, headers: { Connection: connection } },
-      (res) => res.resume().on('end', resolve),
+    const req = http.get({ host: target.host, port: target.port, path: '/', agent, localAddress: from, headers: { Connection: connection } }, (res) =>
+      res.resume().on('end', resolve),
     );
     req.on('error', reject);
   });

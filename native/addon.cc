@@ -15,7 +15,8 @@ namespace {
 // sdNotify(path: string, state: string): throws a system error if the datagram cannot be sent.
 Napi::Value Notify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "sdNotify(path, state) takes two strings");
+  if (!info[0].IsString() || !info[1].IsString())
+    throw Napi::TypeError::New(env, "sdNotify(path, state) takes two strings");
   const int error = SdNotify(info[0].As<Napi::String>(), info[1].As<Napi::String>());
   if (error != 0) throw MakeSysError(env, SysError{error, "sendto"});
   return env.Undefined();

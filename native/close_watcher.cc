@@ -5,8 +5,8 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,9 +31,11 @@ inline size_t BucketOf(const std::vector<uint32_t>& bounds, uint32_t value) {
 
 }  // namespace
 
-CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter, LifeBounds life)
+CloseWatcher::CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter,
+                           LifeBounds life)
     : matcher_(std::move(matcher)), life_(std::move(life)) {
-  if (life_.segments.size() >= kMaxLifeBuckets || life_.idle_ms.size() >= kMaxLifeBuckets) throw SysError{EINVAL, "CloseWatcher"};
+  if (life_.segments.size() >= kMaxLifeBuckets || life_.idle_ms.size() >= kMaxLifeBuckets)
+    throw SysError{EINVAL, "CloseWatcher"};
   std::sort(life_.segments.begin(), life_.segments.end());
   std::sort(life_.idle_ms.begin(), life_.idle_ms.end());
   fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -81,7 +83,8 @@ CloseWatcher::~CloseWatcher() { Stop(); }
 void CloseWatcher::Stop() {
   if (!thread_.joinable()) return;
   const uint64_t one = 1;
-  if (write(wake_fd_, &one, sizeof(one)) < 0) { /* the thread also stops on its next event */ }
+  if (write(wake_fd_, &one, sizeof(one)) < 0) { /* the thread also stops on its next event */
+  }
   thread_.join();
   std::lock_guard<std::mutex> lock(drops_mutex_);
   ReadDrops();  // the last count, kept once the socket is gone

@@ -60,16 +60,17 @@ class CloseWatcher : public RecordSink {
 
   // `filter`: the kernel-side program (empty: none). Throws SysError.
   // `life`: at most kMaxLifeBuckets - 1 bounds each (throws SysError EINVAL beyond).
-  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter = {}, LifeBounds life = {});
+  CloseWatcher(PeerMatcher matcher, int receive_buffer_bytes, std::vector<sock_filter> filter = {},
+               LifeBounds life = {});
   ~CloseWatcher() override;
   CloseWatcher(const CloseWatcher&) = delete;
   CloseWatcher& operator=(const CloseWatcher&) = delete;
 
   void Stop();
-  Closed Take();  // the closes since the last Take(), and a fresh start
+  Closed Take();                               // the closes since the last Take(), and a fresh start
   uint64_t drops() const;                      // events the kernel dropped: our receive buffer was full
   uint64_t events() const { return events_; }  // destroy events received (those the filter let through)
-  int error() const { return error_; }             // errno that stopped the thread, or 0
+  int error() const { return error_; }         // errno that stopped the thread, or 0
 
   const LifeBounds& life_bounds() const { return life_; }
 
@@ -77,7 +78,7 @@ class CloseWatcher : public RecordSink {
 
  private:
   void Run();
-  bool Drain(std::vector<uint8_t>& buffer);  // reads until the queue is empty; false on a fatal error
+  bool Drain(std::vector<uint8_t>& buffer);     // reads until the queue is empty; false on a fatal error
   bool Pause(std::chrono::milliseconds pause);  // false when Stop() was asked for
   uint64_t ReadDrops() const;                   // with drops_mutex_ held
 

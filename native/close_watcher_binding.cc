@@ -19,8 +19,9 @@ namespace {
 class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "CloseWatcher",
-                       {InstanceMethod("take", &CloseWatcherWrap::Take), InstanceMethod("close", &CloseWatcherWrap::Close)});
+    return DefineClass(
+        env, "CloseWatcher",
+        {InstanceMethod("take", &CloseWatcherWrap::Take), InstanceMethod("close", &CloseWatcherWrap::Close)});
   }
 
   explicit CloseWatcherWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CloseWatcherWrap>(info) {
@@ -53,7 +54,8 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
       cidrs.push_back(cidr);
     }
     const double buffer = options.Get("receiveBufferBytes").As<Napi::Number>().DoubleValue();
-    if (!(buffer >= 0 && buffer <= double(1 << 30))) throw Napi::RangeError::New(env, "receiveBufferBytes must be 0 to 1 GiB");
+    if (!(buffer >= 0 && buffer <= double(1 << 30)))
+      throw Napi::RangeError::New(env, "receiveBufferBytes must be 0 to 1 GiB");
     std::vector<sock_filter> filter;
     Napi::Value filter_value = options.Get("filter");
     if (!filter_value.IsUndefined()) {
@@ -67,7 +69,8 @@ class CloseWatcherWrap : public Napi::ObjectWrap<CloseWatcherWrap> {
     }
     LifeBounds life{Bounds(env, options, "segmentBounds"), Bounds(env, options, "idleBoundsMs")};
     try {
-      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer), std::move(filter), std::move(life));
+      watcher_ = std::make_unique<CloseWatcher>(PeerMatcher(std::move(ports), std::move(cidrs)), int(buffer),
+                                                std::move(filter), std::move(life));
     } catch (const SysError& error) {
       throw MakeSysError(env, error);
     }

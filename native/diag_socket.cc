@@ -49,7 +49,8 @@ void DiagSocket::Close() {
   fd_ = -1;
 }
 
-void DiagSocket::Dump(uint8_t family, const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&), DumpStats& stats) {
+void DiagSocket::Dump(uint8_t family, const DumpRequest& request, RecordSink& sink, void (*reset)(RecordSink&),
+                      DumpStats& stats) {
   for (int attempt = 0;; ++attempt) {
     try {
       if (fd_ < 0) Open();

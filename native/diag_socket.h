@@ -18,10 +18,10 @@ struct SysError {
 };
 
 struct DumpRequest {
-  uint32_t states = 0;             // bit (1 << state) for each TCP state wanted
-  uint16_t sport = 0;              // exact local-port prefilter, host order; 0 = any
-  std::vector<uint8_t> bytecode;   // INET_DIAG_REQ_BYTECODE filter program; empty = none
-  bool tcp_info = false;           // ask for INET_DIAG_INFO: a socket lock and ~250 B per socket, so only on demand
+  uint32_t states = 0;            // bit (1 << state) for each TCP state wanted
+  uint16_t sport = 0;             // exact local-port prefilter, host order; 0 = any
+  std::vector<uint8_t> bytecode;  // INET_DIAG_REQ_BYTECODE filter program; empty = none
+  bool tcp_info = false;          // ask for INET_DIAG_INFO: a socket lock and ~250 B per socket, so only on demand
 };
 
 struct DumpStats {

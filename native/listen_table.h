@@ -13,8 +13,8 @@
 namespace sockmon {
 
 struct ListenEntry {
-  uint8_t family;      // AF_INET or AF_INET6
-  uint8_t local[16];   // IPv4 as ::ffff:a.b.c.d
+  uint8_t family;     // AF_INET or AF_INET6
+  uint8_t local[16];  // IPv4 as ::ffff:a.b.c.d
   uint16_t port;
   uint32_t queue = 0;  // connections waiting to be accepted
   uint32_t limit = 0;  // backlog

@@ -10,14 +10,15 @@
 namespace sockmon {
 
 struct PeerCidr {
-  bool ipv4;           // an AF_INET condition: matches IPv4 peers and v4-mapped peers of IPv6 sockets
-  uint8_t prefix;      // bits
-  uint8_t address[16]; // 4 bytes used for IPv4
+  bool ipv4;            // an AF_INET condition: matches IPv4 peers and v4-mapped peers of IPv6 sockets
+  uint8_t prefix;       // bits
+  uint8_t address[16];  // 4 bytes used for IPv4
 };
 
 class PeerMatcher {
  public:
-  PeerMatcher(std::vector<uint16_t> ports, std::vector<PeerCidr> cidrs) : ports_(std::move(ports)), cidrs_(std::move(cidrs)) {}
+  PeerMatcher(std::vector<uint16_t> ports, std::vector<PeerCidr> cidrs)
+      : ports_(std::move(ports)), cidrs_(std::move(cidrs)) {}
   bool Matches(const DiagRecord& record) const;
 
  private:

@@ -74,7 +74,8 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
   // counting state lives as long as the reader, so its tables keep their capacity between dumps.
   // With `listen`, each lane then dumps the listening sockets of the watched ports on the same socket and
   // thread: that request walks only the kernel's listening table.
-  void RunDump(const DumpRequest& request, const DumpRequest* listen, const std::vector<uint32_t>& idle_bounds_ms, DumpResult& result) {
+  void RunDump(const DumpRequest& request, const DumpRequest* listen, const std::vector<uint32_t>& idle_bounds_ms,
+               DumpResult& result) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw SysError{EBADF, "recvmsg"};
     for (Lane& lane : lanes_) {
@@ -141,8 +142,8 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 
 class DumpWorker : public Napi::AsyncWorker {
  public:
-  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request, std::optional<DumpRequest> listen,
-             std::vector<uint32_t> idle_bounds_ms)
+  DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request,
+             std::optional<DumpRequest> listen, std::vector<uint32_t> idle_bounds_ms)
       : Napi::AsyncWorker(env, "sockmon:dump"),
         deferred_(Napi::Promise::Deferred::New(env)),
         reader_(reader),
@@ -323,7 +324,8 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
     listen->bytecode.assign(listen_program.Data(), listen_program.Data() + listen_program.ElementLength());
   }
 
-  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(listen), std::move(idle_bounds_ms));
+  auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(listen),
+                                std::move(idle_bounds_ms));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -5,9 +5,7 @@
 namespace sockmon {
 
 namespace {
-inline size_t SlotOf(uint64_t cookie, size_t mask) {
-  return size_t((cookie * 0x9E3779B97F4A7C15ull) >> 17) & mask;
-}
+inline size_t SlotOf(uint64_t cookie, size_t mask) { return size_t((cookie * 0x9E3779B97F4A7C15ull) >> 17) & mask; }
 }  // namespace
 
 void CookieSet::Clear() {
@@ -100,7 +98,8 @@ void SocketCounts::Add(const DiagRecord& record) {
 void SocketCounts::AddIdle(const CountKey& key, uint32_t idle_ms) {
   std::vector<uint32_t>& buckets = idle_[key];
   if (buckets.empty()) buckets.assign(idle_buckets(), 0);
-  const size_t bucket = std::lower_bound(idle_bounds_ms_.begin(), idle_bounds_ms_.end(), idle_ms) - idle_bounds_ms_.begin();
+  const size_t bucket =
+      std::lower_bound(idle_bounds_ms_.begin(), idle_bounds_ms_.end(), idle_ms) - idle_bounds_ms_.begin();
   ++buckets[bucket];
 }
 

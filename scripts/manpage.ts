@@ -13,7 +13,11 @@ interface OptionSpec {
 }
 
 /** Escapes text for roff: backslashes, hyphens (so they stay ASCII in copy-paste), and a leading dot or quote. */
-const roff = (text: string) => text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/, '\\&$1');
+const roff = (text: string) =>
+  text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/, '\\&$1');
 
 /** The placeholder of a flag's value: the last word of its name (--web.config.file FILE, --max-peers PEERS). */
 const placeholder = (flag: string) => flag.split(/[.-]/).at(-1)!.toUpperCase();
@@ -44,13 +48,15 @@ export function manPage(): string {
     '[\\fB\\-\\-json\\fR | \\fB\\-\\-watch\\fR \\fISECONDS\\fR] [\\fIOPTION\\fR]...',
     '.SH DESCRIPTION',
     roff(
-      'sockmon reads the host\'s TCP sockets straight from the kernel over netlink inet_diag (what ss(8) uses) and ' +
+      "sockmon reads the host's TCP sockets straight from the kernel over netlink inet_diag (what ss(8) uses) and " +
         'counts, per load-balancer proxy peer, local port and TCP state, the connections whose peer is in the watched ' +
         'networks. It needs no root and no capability.',
     ),
     '.TP',
     '\\fBserve\\fR (the default)',
-    roff('Runs the exporter: / is a landing page, the telemetry path (/metrics) the metrics. It tells systemd when it is ready (sd_notify) and pings its watchdog.'),
+    roff(
+      'Runs the exporter: / is a landing page, the telemetry path (/metrics) the metrics. It tells systemd when it is ready (sd_notify) and pings its watchdog.',
+    ),
     '.TP',
     '\\fBsnapshot\\fR',
     roff('Dumps the watched connections once and prints them as a table, or with --json as JSON; with --watch, redraws the table in place until Ctrl-C.'),
@@ -73,7 +79,9 @@ export function manPage(): string {
     ),
     '.TP',
     '\\fBJOURNAL_STREAM\\fR',
-    roff('Set by systemd when stderr is the journal: log lines then carry sd-daemon priority prefixes (<3> error, <4> warn, <6> info, <7> debug) and no timestamps.'),
+    roff(
+      'Set by systemd when stderr is the journal: log lines then carry sd-daemon priority prefixes (<3> error, <4> warn, <6> info, <7> debug) and no timestamps.',
+    ),
     '.TP',
     '\\fBNOTIFY_SOCKET\\fR, \\fBWATCHDOG_USEC\\fR',
     roff('Set by systemd for Type=notify units: READY=1 once listening, WATCHDOG=1 every half WATCHDOG_USEC, STOPPING=1 on SIGTERM.'),
@@ -102,7 +110,7 @@ export function manPage(): string {
     '.SH FILES',
     '.TP',
     '\\fI/etc/default/sockmon\\fR',
-    roff('The service\'s settings: one SOCKMON_<FLAG>=value per line.'),
+    roff("The service's settings: one SOCKMON_<FLAG>=value per line."),
     '.TP',
     '\\fI/etc/sockmon/\\fR',
     roff('The web config (web.yml), certificates and keys; may be root-only (loaded as systemd credentials).'),
@@ -110,7 +118,9 @@ export function manPage(): string {
     '\\fI/etc/systemd/system/sockmon.service\\fR',
     roff('The unit installed by install-service.sh; drop-ins go in sockmon.service.d/.'),
     '.SH EXIT STATUS',
-    roff('0 after a clean stop; 1 on a runtime error; 2 on a usage or configuration error (one line on stderr naming the bad value). The unit does not restart after exit status 2.'),
+    roff(
+      '0 after a clean stop; 1 on a runtime error; 2 on a usage or configuration error (one line on stderr naming the bad value). The unit does not restart after exit status 2.',
+    ),
     '.SH SEE ALSO',
     '\\fBss\\fR(8), \\fBsystemd.exec\\fR(5), \\fBsystemd.service\\fR(5)',
     '',

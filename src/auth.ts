@@ -94,7 +94,9 @@ export class BasicAuth {
     const user = decoded.slice(0, Math.max(colon, 0));
     const password = decoded.slice(colon + 1);
     const hash = colon >= 0 ? this.users.get(user) : undefined;
-    const key = createHash('sha256').update(`${user}\0${password}\0${hash ?? ''}`).digest('hex');
+    const key = createHash('sha256')
+      .update(`${user}\0${password}\0${hash ?? ''}`)
+      .digest('hex');
     if (hash !== undefined && this.passed.has(key)) return true;
     const ok = colon >= 0 && (await this.checker.compare(password, hash ?? (this.dummy as string))) && hash !== undefined;
     if (ok) {

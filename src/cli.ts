@@ -4,7 +4,17 @@ import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from './errors';
 import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from './filter';
-import { checkBooleanValues, eachValue, oneValue, parseBuckets, parseDuration, parseInterval, parseLogLevel, parseTelemetryPath, parseWholeNumber } from './flags';
+import {
+  checkBooleanValues,
+  eachValue,
+  oneValue,
+  parseBuckets,
+  parseDuration,
+  parseInterval,
+  parseLogLevel,
+  parseTelemetryPath,
+  parseWholeNumber,
+} from './flags';
 import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
 import { loadNative } from './native';
@@ -27,8 +37,22 @@ const MAX_RETENTION_MS = 7 * 24 * 3_600_000;
 
 export const watchOptions = {
   // nargs 1: one value per occurrence, so that `sockmon --port 80 snapshot` leaves the command alone.
-  cidr: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_CIDRS.join(' '), describe: 'peer network to watch (repeatable)', coerce: eachValue('cidr', parseCidr) },
-  port: { type: 'array', string: true, nargs: 1, defaultDescription: DEFAULT_PORTS.join(' '), describe: 'local port to watch (repeatable)', coerce: eachValue('port', parsePort) },
+  cidr: {
+    type: 'array',
+    string: true,
+    nargs: 1,
+    defaultDescription: DEFAULT_CIDRS.join(' '),
+    describe: 'peer network to watch (repeatable)',
+    coerce: eachValue('cidr', parseCidr),
+  },
+  port: {
+    type: 'array',
+    string: true,
+    nargs: 1,
+    defaultDescription: DEFAULT_PORTS.join(' '),
+    describe: 'local port to watch (repeatable)',
+    coerce: eachValue('port', parsePort),
+  },
   state: {
     type: 'array',
     string: true,
@@ -42,7 +66,11 @@ export const watchOptions = {
 
 export const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
-  'web.config.file': { type: 'string', describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format', coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })) },
+  'web.config.file': {
+    type: 'string',
+    describe: 'web config (TLS, basic auth) in the Prometheus exporter-toolkit format',
+    coerce: oneValue('web.config.file', (file) => ({ file, config: loadWebConfig(file) })),
+  },
   'web.disable-exporter-metrics': { type: 'boolean', default: false, describe: 'leave out the process_* and nodejs_* metrics of the exporter itself' },
   'web.telemetry-path': { type: 'string', default: '/metrics', describe: 'path of the metrics', coerce: oneValue('web.telemetry-path', parseTelemetryPath) },
   'max-peers': {
@@ -57,7 +85,7 @@ export const serveOptions = {
     describe: 'how long a series stays at 0 after it empties, and a peer not seen is remembered',
     coerce: oneValue('retention', (text) => parseDuration(text, MAX_RETENTION_MS)),
   },
-  churn: { type: 'boolean', default: true, describe: 'count opened and closed connections from the kernel\'s close events (--no-churn: off)' },
+  churn: { type: 'boolean', default: true, describe: "count opened and closed connections from the kernel's close events (--no-churn: off)" },
   'churn.receive-buffer': {
     type: 'string',
     default: String(4 << 20),
@@ -234,7 +262,8 @@ export const environmentVariable = (flag: string) => `SOCKMON_${flag.toUpperCase
  * is refused, so an old /etc/default/sockmon fails loudly instead of falling back to the defaults.
  */
 export function flagsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
-  if (env.SOCKMON_ARGS !== undefined) throw new UsageError('SOCKMON_ARGS is no longer read: set one SOCKMON_<FLAG>=value per line instead (see /etc/default/sockmon)');
+  if (env.SOCKMON_ARGS !== undefined)
+    throw new UsageError('SOCKMON_ARGS is no longer read: set one SOCKMON_<FLAG>=value per line instead (see /etc/default/sockmon)');
   const flags = Object.keys(argv[0] === 'snapshot' ? watchOptions : { ...watchOptions, ...serveOptions });
   const given = (flag: string) => argv.some((arg) => arg === `--${flag}` || arg === `--no-${flag}` || arg.startsWith(`--${flag}=`));
   return flags.flatMap((flag) => {
@@ -244,35 +273,40 @@ export function flagsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): st
 }
 
 export function buildParser(argv: string[]): Argv {
-  return yargs(argv)
-    .scriptName('sockmon')
-    .parserConfiguration({ 'dot-notation': false })
-    .strict()
-    .version(VERSION)
-    .options(watchOptions)
-    .command(['serve', '$0'], 'run the Prometheus exporter', (y) => y.options(serveOptions), (args) => serve(args as unknown as ServeArgs))
-    .command(
-      'snapshot',
-      'dump the watched connections once and print them',
-      (y) =>
-        y
-          .options(snapshotOptions)
-          .check((args) => {
+  return (
+    yargs(argv)
+      .scriptName('sockmon')
+      .parserConfiguration({ 'dot-notation': false })
+      .strict()
+      .version(VERSION)
+      .options(watchOptions)
+      .command(
+        ['serve', '$0'],
+        'run the Prometheus exporter',
+        (y) => y.options(serveOptions),
+        (args) => serve(args as unknown as ServeArgs),
+      )
+      .command(
+        'snapshot',
+        'dump the watched connections once and print them',
+        (y) =>
+          y.options(snapshotOptions).check((args) => {
             if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
             return true;
           }),
-      (args) => snapshot(args as unknown as SnapshotArgs),
-    )
-    // `sockmon completion` prints a bash script (a zsh one when $SHELL is zsh) that asks sockmon itself.
-    .completion('completion', 'print a shell completion script for bash or zsh: source <(sockmon completion)')
-    .help()
-    .alias('h', 'help')
-    .fail((message, error) => {
-      // yargs' words for a flag given without its value (nargs 1): say it as the other errors do.
-      const missing = /^Not enough arguments following: (\S+)$/.exec(message ?? '');
-      if (missing) message = `--${missing[1]} needs a value`;
-      throw error ?? new UsageError(message);
-    });
+        (args) => snapshot(args as unknown as SnapshotArgs),
+      )
+      // `sockmon completion` prints a bash script (a zsh one when $SHELL is zsh) that asks sockmon itself.
+      .completion('completion', 'print a shell completion script for bash or zsh: source <(sockmon completion)')
+      .help()
+      .alias('h', 'help')
+      .fail((message, error) => {
+        // yargs' words for a flag given without its value (nargs 1): say it as the other errors do.
+        const missing = /^Not enough arguments following: (\S+)$/.exec(message ?? '');
+        if (missing) message = `--${missing[1]} needs a value`;
+        throw error ?? new UsageError(message);
+      })
+  );
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<void> {

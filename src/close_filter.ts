@@ -185,7 +185,11 @@ export function compileCloseFilter(watch: { ports: readonly number[]; cidrs: rea
   // AF_INET6 socket: a v4-mapped peer (::ffff:a.b.c.d) goes through the IPv4 CIDRs first.
   asm.label('inet6');
   if (v4.length > 0) {
-    for (const [at, value] of [[0, 0], [4, 0], [8, 0xffff]]) {
+    for (const [at, value] of [
+      [0, 0],
+      [4, 0],
+      [8, 0xffff],
+    ]) {
       asm.emit(BPF.LD_W_ABS, OFFSET.peer + at);
       asm.emit(BPF.JMP_JEQ_K, value, 1, 0);
       asm.jump('ipv6');

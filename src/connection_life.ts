@@ -81,7 +81,13 @@ export class ClosingTotalsByLabel {
       let entry = this.entries.get(key);
       if (!entry) {
         const empty = (bounds: readonly number[]) => ({ buckets: new Array<number>(bounds.length + 1).fill(0), sum: 0 });
-        const totals = { peer, localPort: group.localPort, segments: empty(SEGMENT_BOUNDS), idleBeforeClose: empty(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS), timeWait: 0 };
+        const totals = {
+          peer,
+          localPort: group.localPort,
+          segments: empty(SEGMENT_BOUNDS),
+          idleBeforeClose: empty(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS),
+          timeWait: 0,
+        };
         entry = { totals, seen: now };
         this.entries.set(key, entry);
       }

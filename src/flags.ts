@@ -12,25 +12,31 @@ export function parseDuration(text: string, maxMs: number): number {
 }
 
 /** Parses a flag's value; a bad one becomes a usage error that names the flag. */
-export const oneValue = <T>(flag: string, parse: (text: string) => T) => (value: unknown) => {
-  if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
-  try {
-    return parse(String(value));
-  } catch (error) {
-    throw error instanceof UsageError ? new UsageError(`--${flag}: ${error.message}`) : error;
-  }
-};
+export const oneValue =
+  <T>(flag: string, parse: (text: string) => T) =>
+  (value: unknown) => {
+    if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
+    try {
+      return parse(String(value));
+    } catch (error) {
+      throw error instanceof UsageError ? new UsageError(`--${flag}: ${error.message}`) : error;
+    }
+  };
 
 /** Repeatable flags also take comma-separated lists (handy in SOCKMON_* variables); an empty one is an error. */
-export const eachValue = <T>(flag: string, parse: (text: string) => T) => (values: unknown[]) => {
-  if (values.length === 0) throw new UsageError(`--${flag} needs a value`);
-  return values.flatMap((value) => {
-    const items = String(value).split(/[\s,]+/).filter(Boolean);
-    // An empty value would silently mean "everything" (or "nothing"): never guess.
-    if (items.length === 0) throw new UsageError(`--${flag}: empty value "${String(value)}"`);
-    return items.map(oneValue(flag, parse));
-  });
-};
+export const eachValue =
+  <T>(flag: string, parse: (text: string) => T) =>
+  (values: unknown[]) => {
+    if (values.length === 0) throw new UsageError(`--${flag} needs a value`);
+    return values.flatMap((value) => {
+      const items = String(value)
+        .split(/[\s,]+/)
+        .filter(Boolean);
+      // An empty value would silently mean "everything" (or "nothing"): never guess.
+      if (items.length === 0) throw new UsageError(`--${flag}: empty value "${String(value)}"`);
+      return items.map(oneValue(flag, parse));
+    });
+  };
 
 /** `--flag=VALUE` for a boolean flag takes only true or false (yargs would read anything else as false). */
 export function checkBooleanValues(argv: string[], flags: string[]): void {

@@ -41,10 +41,18 @@ export class Logger {
     this.threshold = LOG_LEVELS.indexOf(level);
   }
 
-  debug(msg: string, fields?: LogFields): void { this.log('debug', msg, fields); }
-  info(msg: string, fields?: LogFields): void { this.log('info', msg, fields); }
-  warn(msg: string, fields?: LogFields): void { this.log('warn', msg, fields); }
-  error(msg: string, fields?: LogFields): void { this.log('error', msg, fields); }
+  debug(msg: string, fields?: LogFields): void {
+    this.log('debug', msg, fields);
+  }
+  info(msg: string, fields?: LogFields): void {
+    this.log('info', msg, fields);
+  }
+  warn(msg: string, fields?: LogFields): void {
+    this.log('warn', msg, fields);
+  }
+  error(msg: string, fields?: LogFields): void {
+    this.log('error', msg, fields);
+  }
 
   private log(level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (LOG_LEVELS.indexOf(level) < this.threshold) return;

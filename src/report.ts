@@ -12,7 +12,11 @@ export function snapshotJson(snapshot: Snapshot): string {
 /** Lays out rows under a header: the first column left-aligned, the others (numbers) right-aligned. */
 function table(header: string[], cells: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [header, ...cells].map(line);
 }
 

@@ -10,7 +10,13 @@ import { parse as parseYaml } from 'yaml';
 import { credentialPath } from './credentials';
 import { UsageError } from './errors';
 
-export const CLIENT_AUTH_TYPES = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;
+export const CLIENT_AUTH_TYPES = [
+  'NoClientCert',
+  'RequestClientCert',
+  'RequireAnyClientCert',
+  'VerifyClientCertIfGiven',
+  'RequireAndVerifyClientCert',
+] as const;
 export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 const TLS_VERSIONS: Record<string, tls.SecureVersion> = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' };
 /** $2a$, $2b$ and $2y$ (htpasswd -B) hashes: cost, then 22 characters of salt and 31 of hash. */
@@ -97,7 +103,8 @@ function parseTls(fields: Fields, dir: string, files: string[]): TlsSettings | u
 function parseUsers(fields: Fields): Map<string, string> {
   const users = new Map<string, string>();
   for (const [user, hash] of Object.entries(fields)) {
-    if (typeof hash !== 'string' || !BCRYPT.test(hash)) throw new Error(`basic_auth_users: the password of "${user}" is not a bcrypt hash (htpasswd -nBC 10 "" makes one)`);
+    if (typeof hash !== 'string' || !BCRYPT.test(hash))
+      throw new Error(`basic_auth_users: the password of "${user}" is not a bcrypt hash (htpasswd -nBC 10 "" makes one)`);
     const cost = Number(hash.slice(4, 6));
     if (cost < 4 || cost > 31) throw new Error(`basic_auth_users: the bcrypt cost of "${user}" is ${cost} (4 to 31)`);
     users.set(user, hash);

@@ -93,7 +93,9 @@ describe('bounded state: 200,000 distinct peers come and go', function () {
     await scrape();
     const forgotten = await scrape();
     const left = forgotten.samples.filter((s) => s.name === 'sockmon_tcp_connections_closed_total' || s.name === 'sockmon_tcp_connections');
-    console.log(`      after the retention period: ${left.length} connection series, RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MB, scrape ${forgotten.ms} ms`);
+    console.log(
+      `      after the retention period: ${left.length} connection series, RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MB, scrape ${forgotten.ms} ms`,
+    );
     assert.deepEqual(left, []);
     served.child.kill('SIGTERM');
     assert.equal(await exited(served.child), 0);

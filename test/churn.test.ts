@@ -57,9 +57,10 @@ describe('idle: time since data last arrived, from tcp_info (real sockets)', () 
     const server = net.createServer((socket) => socket.resume());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
-    const connect = () => new Promise<net.Socket>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.100' }, () => resolve(socket));
-    });
+    const connect = () =>
+      new Promise<net.Socket>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.100' }, () => resolve(socket));
+      });
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     try {
       const [quiet, recent, fresh] = [await connect(), await connect(), await connect()];
@@ -68,7 +69,11 @@ describe('idle: time since data last arrived, from tcp_info (real sockets)', () 
       await sleep(3500);
       fresh.write('x'); // idle ~0 s; `quiet` has sent nothing for ~6.5 s
       await sleep(100);
-      const source = new SnapshotSource(new (loadNative().DiagReader)(), { cidrs: [parseCidr('127.0.0.100')], ports: [port], states: ['established'] }, { idleBoundsSeconds: [1, 5, 15] });
+      const source = new SnapshotSource(
+        new (loadNative().DiagReader)(),
+        { cidrs: [parseCidr('127.0.0.100')], ports: [port], states: ['established'] },
+        { idleBoundsSeconds: [1, 5, 15] },
+      );
       const snapshot = await source.take();
       source.close();
       assert.deepEqual(snapshot.idle, [{ peer: '127.0.0.100', localPort: port, cumulative: [1, 2, 3, 3] }]);
@@ -116,7 +121,10 @@ describe('churn: opened and closed per peer in a private namespace, through sock
     requireRoot(this);
     ns = await NetworkNamespace.create([`${BACKEND}/32`, `${BACKEND2}/32`, '203.0.113.96/27', '203.0.113.95/32']);
     // Connections open before sockmon starts: they must not count as opened.
-    const early = ns.spawn(process.execPath, [POPULATION, JSON.stringify({ listeners: [{ host: BACKEND, port: 80 }], connections: [{ from: PEERS[0], to: BACKEND, port: 80, count: 2 }] })]);
+    const early = ns.spawn(process.execPath, [
+      POPULATION,
+      JSON.stringify({ listeners: [{ host: BACKEND, port: 80 }], connections: [{ from: PEERS[0], to: BACKEND, port: 80, count: 2 }] }),
+    ]);
     children.push(early);
     await waitForOutput(early, 'ready');
     const serve = await startServe(['--idle'], (args) => ns!.spawn(process.execPath, [CLI, ...args]));
@@ -152,7 +160,10 @@ describe('churn: opened and closed per peer in a private namespace, through sock
         assert.equal((after.closed[key] ?? 0) - (before.closed[key] ?? 0), N, `closed ${key}`);
         assert.equal((after.opened[key] ?? 0) - (before.opened[key] ?? 0), N, `opened ${key}`);
       }
-      assert.deepEqual(Object.keys(after.closed).sort(), PEERS.map((p) => `${p} 80`));
+      assert.deepEqual(
+        Object.keys(after.closed).sort(),
+        PEERS.map((p) => `${p} 80`),
+      );
     });
     // The two connections held since before sockmon started are live, not opened.
     const samples = await scrape();
@@ -195,7 +206,7 @@ describe('churn: lost close events in a private namespace', function () {
     // Wait for the burst's events to drain: the lost count stops moving.
     const lost = (samples: ReturnType<typeof parseSamples>) => seriesOf(samples, 'sockmon_close_events_lost_total', [])[''] ?? 0;
     let burst = await scrape();
-    for (let previous = -1; lost(burst) !== previous; ) {
+    for (let previous = -1; lost(burst) !== previous;) {
       previous = lost(burst);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       burst = await scrape();

@@ -92,10 +92,17 @@ describe('cli: help, version and runtime failures', () => {
     try {
       writeFileSync(path.join(dir, 'sockmon'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, { mode: 0o755 });
       const complete = (...words: string[]) =>
-        execFileSync('bash', ['-c', `source <(sockmon completion); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _sockmon_yargs_completions; echo "\${COMPREPLY[@]}"`], {
-          encoding: 'utf8',
-          env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, SHELL: '/bin/bash', SOCKMON_CIDR: '203.0.113.0/24' },
-        }).trim();
+        execFileSync(
+          'bash',
+          [
+            '-c',
+            `source <(sockmon completion); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _sockmon_yargs_completions; echo "\${COMPREPLY[@]}"`,
+          ],
+          {
+            encoding: 'utf8',
+            env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, SHELL: '/bin/bash', SOCKMON_CIDR: '203.0.113.0/24' },
+          },
+        ).trim();
       assert.equal(complete('sockmon', 'sn'), 'snapshot');
       assert.equal(complete('sockmon', 'snapshot', '--wa'), '--watch');
       assert.equal(complete('sockmon', '--port', '80', 'se'), 'serve');
@@ -174,14 +181,17 @@ describe('cli: sockmon snapshot on real sockets', () => {
     });
     assert.equal(status, 0);
     const lines = stdout.trimEnd().split('\n');
-    assert.deepEqual(lines.slice(0, 6).map((l) => l.split(/\s+/)), [
-      ['listening', 'queue', 'limit'],
-      [`[::]:${port}`, '0', '511'],
-      [''],
-      ['peer', 'local_port', 'established', 'time_wait', 'close_wait'],
-      ['127.0.0.114', String(port), '2', '0', '0'],
-      ['127.0.0.115', String(port), '1', '3', '0'],
-    ]);
+    assert.deepEqual(
+      lines.slice(0, 6).map((l) => l.split(/\s+/)),
+      [
+        ['listening', 'queue', 'limit'],
+        [`[::]:${port}`, '0', '511'],
+        [''],
+        ['peer', 'local_port', 'established', 'time_wait', 'close_wait'],
+        ['127.0.0.114', String(port), '2', '0', '0'],
+        ['127.0.0.115', String(port), '1', '3', '0'],
+      ],
+    );
     assert.match(lines[6], /^2 peer\/port pairs, 6 sockets scanned in [\d.]+ ms$/);
   });
 });

@@ -13,18 +13,30 @@ function disassemble(program: SockFilter[]): string[] {
   return program.map(({ code, jt, jf, k }, pc) => {
     const at = `${String(pc).padStart(2)}`;
     switch (code) {
-      case BPF.LD_W_LEN: return `${at} ld #len`;
-      case BPF.LD_W_ABS: return `${at} ld [${k}]`;
-      case BPF.LD_H_ABS: return `${at} ldh [${k}]`;
-      case BPF.LD_B_ABS: return `${at} ldb [${k}]`;
-      case BPF.ALU_AND_K: return `${at} and #${hex(k)}`;
-      case BPF.JMP_JA: return `${at} ja ${pc + 1 + k}`;
-      case BPF.JMP_JEQ_K: return `${at} jeq #${hex(k)} jt ${pc + 1 + jt} jf ${pc + 1 + jf}`;
-      case BPF.JMP_JGE_K: return `${at} jge #${k} jt ${pc + 1 + jt} jf ${pc + 1 + jf}`;
-      case BPF.RET_K: return `${at} ret #${k === 0 ? 0 : hex(k)}`;
-      case BPF.MISC_TAX: return `${at} tax`;
-      case BPF.MISC_TXA: return `${at} txa`;
-      default: return `${at} ??? ${hex(code)}`;
+      case BPF.LD_W_LEN:
+        return `${at} ld #len`;
+      case BPF.LD_W_ABS:
+        return `${at} ld [${k}]`;
+      case BPF.LD_H_ABS:
+        return `${at} ldh [${k}]`;
+      case BPF.LD_B_ABS:
+        return `${at} ldb [${k}]`;
+      case BPF.ALU_AND_K:
+        return `${at} and #${hex(k)}`;
+      case BPF.JMP_JA:
+        return `${at} ja ${pc + 1 + k}`;
+      case BPF.JMP_JEQ_K:
+        return `${at} jeq #${hex(k)} jt ${pc + 1 + jt} jf ${pc + 1 + jf}`;
+      case BPF.JMP_JGE_K:
+        return `${at} jge #${k} jt ${pc + 1 + jt} jf ${pc + 1 + jf}`;
+      case BPF.RET_K:
+        return `${at} ret #${k === 0 ? 0 : hex(k)}`;
+      case BPF.MISC_TAX:
+        return `${at} tax`;
+      case BPF.MISC_TXA:
+        return `${at} txa`;
+      default:
+        return `${at} ??? ${hex(code)}`;
     }
   });
 }
@@ -41,21 +53,39 @@ function run(program: SockFilter[], message: Uint8Array): number {
       return size === 4 ? view.getUint32(k) : size === 2 ? view.getUint16(k) : view.getUint8(k);
     };
     switch (code) {
-      case BPF.LD_W_LEN: a = message.length; break;
-      case BPF.LD_W_ABS: case BPF.LD_H_ABS: case BPF.LD_B_ABS: {
+      case BPF.LD_W_LEN:
+        a = message.length;
+        break;
+      case BPF.LD_W_ABS:
+      case BPF.LD_H_ABS:
+      case BPF.LD_B_ABS: {
         const value = load(code === BPF.LD_W_ABS ? 4 : code === BPF.LD_H_ABS ? 2 : 1);
         if (value === undefined) return 0;
         a = value;
         break;
       }
-      case BPF.ALU_AND_K: a = (a & k) >>> 0; break;
-      case BPF.JMP_JA: pc += k; break;
-      case BPF.JMP_JEQ_K: pc += a === k ? jt : jf; break;
-      case BPF.JMP_JGE_K: pc += a >= k ? jt : jf; break;
-      case BPF.RET_K: return k;
-      case BPF.MISC_TAX: x = a; break;
-      case BPF.MISC_TXA: a = x; break;
-      default: throw new Error(`unknown opcode ${code}`);
+      case BPF.ALU_AND_K:
+        a = (a & k) >>> 0;
+        break;
+      case BPF.JMP_JA:
+        pc += k;
+        break;
+      case BPF.JMP_JEQ_K:
+        pc += a === k ? jt : jf;
+        break;
+      case BPF.JMP_JGE_K:
+        pc += a >= k ? jt : jf;
+        break;
+      case BPF.RET_K:
+        return k;
+      case BPF.MISC_TAX:
+        x = a;
+        break;
+      case BPF.MISC_TXA:
+        a = x;
+        break;
+      default:
+        throw new Error(`unknown opcode ${code}`);
     }
   }
   throw new Error('ran off the end of the program');
@@ -194,7 +224,7 @@ describe('close filter: verdicts on destroy messages', () => {
     'IPv6 only, odd prefixes': { ports: [80], cidrs: [parseCidr('2001:db8:0:8000::/49'), parseCidr('2001:db8::1:0/112'), parseCidr('fd00::1')] },
     'any peer on port 80': { ports: [80], cidrs: [] },
     'port 80 from anywhere, both families': { ports: [80], cidrs: [parseCidr('0.0.0.0/0'), parseCidr('::/0')] },
-    'everything': { ports: [], cidrs: [] },
+    everything: { ports: [], cidrs: [] },
   };
   const events: Event[] = [
     { family: 4, sport: 80, peer: '203.0.113.96' },

@@ -113,25 +113,31 @@ describe('close path: the kernel-side filter and exact losses, in a private name
     await sleep(500);
     assert.deepEqual(await watchers.report(), expected);
     // Allowed to (root), each watcher thread runs at nice -10 and the rest of the process at 0.
-    assert.deepEqual(threadNices(watchers.pid).filter((nice) => nice !== 0), [-10, -10]);
+    assert.deepEqual(
+      threadNices(watchers.pid).filter((nice) => nice !== 0),
+      [-10, -10],
+    );
     await watchers.stop();
   });
 
-  it('counts lost events exactly: the kernel\'s drop count for the socket, filtered events excluded', async function () {
+  it("counts lost events exactly: the kernel's drop count for the socket, filtered events excluded", async function () {
     this.timeout(120_000);
     // 4 KiB (8 KiB as the kernel counts it) holds a handful of events: closing 2,500 watched connections at
     // once overruns it; 500 closes on another port go by in the same burst, dropped by the filter instead.
     const WATCHED = 2500;
     const watchers = await startWatchers([{ ports: [80], cidrs: ['203.0.113.96/27'] }], 4096);
     await populate({
-      listeners: [{ host: BACKEND, port: 80 }, { host: BACKEND, port: 9090 }],
+      listeners: [
+        { host: BACKEND, port: 80 },
+        { host: BACKEND, port: 9090 },
+      ],
       connections: [
         { from: '203.0.113.114', to: BACKEND, port: 80, count: WATCHED },
         { from: '203.0.113.114', to: BACKEND, port: 9090, count: 500 },
       ],
     });
     let report: WatcherReport;
-    for (let previous = -1; ; ) {
+    for (let previous = -1; ;) {
       [report] = await watchers.report();
       const seen = report.events + report.lostEvents;
       if (seen === previous) break;
@@ -164,7 +170,12 @@ function netlinkDrops(pid: number): number {
     if (match) inodes.add(match[1]);
   }
   // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  const rows = fs.readFileSync(`/proc/${pid}/net/netlink`, 'utf8').trim().split('\n').slice(1).map((line) => line.trim().split(/\s+/));
+  const rows = fs
+    .readFileSync(`/proc/${pid}/net/netlink`, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/));
   const ours = rows.filter((r) => r[1] === '4' && parseInt(r[3], 16) === 5 && inodes.has(r[9]));
   assert.equal(ours.length, 1, `one close-event socket in /proc/${pid}/net/netlink`);
   return Number(ours[0][8]);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { ClosingTotalsByLabel, IDLE_BEFORE_CLOSE_BOUNDS_SECONDS, SEGMENT_BOUNDS } from '../src/connection_life';
 import { exited, startServe } from './helpers/cli';
 import { requireRoot, NetworkNamespace, waitForOutput } from './helpers/netns';
 import { CLI } from './helpers/paths';
@@ -98,7 +99,7 @@ describe('connection life and the closing side, from real conversations in a pri
     });
   });
 
-  it('puts connections closed by the server\'s keep-alive timeout into the bucket of that timeout', async () => {
+  it("puts connections closed by the server's keep-alive timeout into the bucket of that timeout", async () => {
     const from = '203.0.113.106';
     // Node's server closes a connection idle for keepAliveTimeout (3 s; Node 20.19+ adds 1 s): in (2, 5].
     await converse({ host: BACKEND, port: 80, keepAliveTimeoutMs: 3000, conversations: [{ from, count: 3, requests: 4, close: 'timeout' }] });
@@ -119,10 +120,13 @@ describe('connection life and the closing side, from real conversations in a pri
   it('shows live connections by idle time with sub-second buckets, keeps zeros once they are gone, and passes promtool', async () => {
     const from = '203.0.113.107';
     let during: Sample[] = [];
-    await converse({ host: BACKEND, port: 80, keepAliveTimeoutMs: 60_000, conversations: [{ from, count: 2, requests: 1, close: 'client', waitMs: 3000 }] }, async () => {
-      await new Promise((resolve) => setTimeout(resolve, 700)); // idle 0.7 s at the dump: in (0.5, 1]
-      during = await scrape();
-    });
+    await converse(
+      { host: BACKEND, port: 80, keepAliveTimeoutMs: 60_000, conversations: [{ from, count: 2, requests: 1, close: 'client', waitMs: 3000 }] },
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 700)); // idle 0.7 s at the dump: in (0.5, 1]
+        during = await scrape();
+      },
+    );
     const live = histogramOf(during, 'sockmon_tcp_connection_idle_seconds', from);
     assert.equal(live.count, 2);
     assert.equal(onlyBucket(live), '1', JSON.stringify([...live.buckets]));
@@ -145,7 +149,6 @@ describe('connection life and the closing side, from real conversations in a pri
 });
 
 describe('connection life: totals per peer label', () => {
-  const { ClosingTotalsByLabel, SEGMENT_BOUNDS, IDLE_BEFORE_CLOSE_BOUNDS_SECONDS } = require('../src/connection_life') as typeof import('../src/connection_life');
   const segmentWidth = SEGMENT_BOUNDS.length + 1;
   const idleWidth = IDLE_BEFORE_CLOSE_BOUNDS_SECONDS.length + 1;
   /** A take with one group per entry: `segmentBucket` gets one close per connection. */
@@ -170,9 +173,26 @@ describe('connection life: totals per peer label', () => {
     const totals = new ClosingTotalsByLabel(60_000);
     const fold = (peer: string) => (peer === 'a' ? 'a' : 'other');
     const kept = (...peers: string[]) => peers.map((peer) => ({ peer, localPort: 80 }));
-    let result = totals.update({ life: [take([{ peer: 'a', closes: 2, segmentBucket: 1, requests: 1 }, { peer: 'b', closes: 3, segmentBucket: 7, requests: 80 }, { peer: 'c', closes: 1, segmentBucket: 7, requests: 90 }])], timeWait: [{ peer: 'c', localPort: 80, count: 1 }] }, fold, kept('a', 'other'), 0);
+    let result = totals.update(
+      {
+        life: [
+          take([
+            { peer: 'a', closes: 2, segmentBucket: 1, requests: 1 },
+            { peer: 'b', closes: 3, segmentBucket: 7, requests: 80 },
+            { peer: 'c', closes: 1, segmentBucket: 7, requests: 90 },
+          ]),
+        ],
+        timeWait: [{ peer: 'c', localPort: 80, count: 1 }],
+      },
+      fold,
+      kept('a', 'other'),
+      0,
+    );
     const other = () => result.find((r) => r.peer === 'other')!;
-    assert.deepEqual(result.map((r) => r.peer), ['a', 'other']);
+    assert.deepEqual(
+      result.map((r) => r.peer),
+      ['a', 'other'],
+    );
     assert.equal(other().segments.buckets[7], 4);
     assert.equal(other().segments.sum, 330);
     assert.equal(other().timeWait, 1);
@@ -180,7 +200,10 @@ describe('connection life: totals per peer label', () => {
     assert.equal(other().segments.buckets[7], 5);
     // 'other' is still kept by churn at 111 s; 'a' was last kept at 50 s, 61 s ago: forgotten.
     result = totals.update({ life: [], timeWait: [] }, fold, kept('other'), 111_000);
-    assert.deepEqual(result.map((r) => r.peer), ['other']);
+    assert.deepEqual(
+      result.map((r) => r.peer),
+      ['other'],
+    );
     // Back after being forgotten: from 0 (a counter reset).
     result = totals.update({ life: [take([{ peer: 'a', closes: 1, segmentBucket: 1, requests: 1 }])], timeWait: [] }, fold, kept('a', 'other'), 120_000);
     assert.equal(result.find((r) => r.peer === 'a')!.segments.sum, 1);

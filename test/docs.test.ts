@@ -83,9 +83,20 @@ describe('docs: README agrees with --help and a scrape', function () {
         // A histogram's samples are its _bucket (with le), _sum and _count.
         const name = types.has(sample.name) ? sample.name : sample.name.replace(/_(bucket|sum|count)$/, '');
         if (!types.has(name)) continue;
-        labels.set(name, Object.keys(sample.labels).filter((label) => label !== 'le').sort().join(','));
+        labels.set(
+          name,
+          Object.keys(sample.labels)
+            .filter((label) => label !== 'le')
+            .sort()
+            .join(','),
+        );
       }
-      const table = new Map([...README.matchAll(/^\| `(sockmon_\w+)(?:\{([\w,]*)\})?` \| (\w+) \|/gm)].map((m) => [m[1], { labels: (m[2] ?? '').split(',').filter(Boolean).sort().join(','), type: m[3] }]));
+      const table = new Map(
+        [...README.matchAll(/^\| `(sockmon_\w+)(?:\{([\w,]*)\})?` \| (\w+) \|/gm)].map((m) => [
+          m[1],
+          { labels: (m[2] ?? '').split(',').filter(Boolean).sort().join(','), type: m[3] },
+        ]),
+      );
       assert.ok(types.size >= 15, `${types.size} sockmon_* metrics scraped`);
       for (const [name, type] of types) {
         assert.ok(table.has(name), `${name} is missing from README's metric table`);
@@ -97,10 +108,16 @@ describe('docs: README agrees with --help and a scrape', function () {
 
     it('names only metrics a scrape has, in monitoring/ (README, rules, tests, dashboard)', () => {
       const scraped = new Set(
-        [...text.matchAll(/^# TYPE (\w+) (\w+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])),
+        [...text.matchAll(/^# TYPE (\w+) (\w+)$/gm)].flatMap(([, name, type]) =>
+          type === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
+        ),
       );
       const dir = path.join(ROOT, 'monitoring');
-      const files = ['README.md', 'prometheus.yml', ...['rules', 'tests', 'grafana'].flatMap((sub) => readdirSync(path.join(dir, sub)).map((f) => path.join(sub, f)))];
+      const files = [
+        'README.md',
+        'prometheus.yml',
+        ...['rules', 'tests', 'grafana'].flatMap((sub) => readdirSync(path.join(dir, sub)).map((f) => path.join(sub, f))),
+      ];
       for (const file of files) {
         const content = readFileSync(path.join(dir, file), 'utf8');
         // A metric name, not a recording rule (level:metric:operations) or a wildcard (sockmon_*).

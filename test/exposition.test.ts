@@ -104,7 +104,7 @@ describe('exposition: sockmon serve', function () {
     assert.equal(promtool(['check', 'metrics'], text).trim(), '');
   });
 
-  it('serves OpenMetrics to Prometheus\' Accept header, ending in # EOF, which promtool parses as OpenMetrics', async () => {
+  it("serves OpenMetrics to Prometheus' Accept header, ending in # EOF, which promtool parses as OpenMetrics", async () => {
     for (const accept of [PROMETHEUS_2, PROMETHEUS_3]) {
       const response = await get(`${serve.url}/metrics`, { accept });
       assert.equal(response.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
@@ -131,7 +131,15 @@ describe('exposition: sockmon serve', function () {
       assert.equal(Number(zipped.headers['content-length']), zipped.body.length);
       const decoded = gunzipSync(zipped.body).toString();
       assert.ok(zipped.body.length < decoded.length / 3, `${zipped.body.length} bytes gzipped, ${decoded.length} plain`);
-      const names = (text: string) => [...new Set(text.split('\n').filter((l) => !l.startsWith('#') && l).map((l) => l.split(/[{ ]/)[0]))].sort();
+      const names = (text: string) =>
+        [
+          ...new Set(
+            text
+              .split('\n')
+              .filter((l) => !l.startsWith('#') && l)
+              .map((l) => l.split(/[{ ]/)[0]),
+          ),
+        ].sort();
       assert.deepEqual(names(decoded), names(plain.body.toString()));
     }
   });
@@ -235,11 +243,20 @@ describe('exposition: a real Prometheus scraping sockmon', function () {
     // A pass-through proxy that records what Prometheus asks for and what sockmon answers.
     const seen: { accept?: string; encoding?: string; type?: string; contentEncoding?: string }[] = [];
     proxy = http.createServer((request, response) => {
-      http.get(`${serve.url}${request.url}`, { headers: { accept: request.headers.accept, 'accept-encoding': request.headers['accept-encoding'] } }, (upstream) => {
-        seen.push({ accept: request.headers.accept, encoding: request.headers['accept-encoding'] as string, type: upstream.headers['content-type'], contentEncoding: upstream.headers['content-encoding'] });
-        response.writeHead(upstream.statusCode ?? 500, upstream.headers);
-        upstream.pipe(response);
-      });
+      http.get(
+        `${serve.url}${request.url}`,
+        { headers: { accept: request.headers.accept, 'accept-encoding': request.headers['accept-encoding'] } },
+        (upstream) => {
+          seen.push({
+            accept: request.headers.accept,
+            encoding: request.headers['accept-encoding'] as string,
+            type: upstream.headers['content-type'],
+            contentEncoding: upstream.headers['content-encoding'],
+          });
+          response.writeHead(upstream.statusCode ?? 500, upstream.headers);
+          upstream.pipe(response);
+        },
+      );
     });
     await new Promise<void>((resolve) => proxy!.listen(0, '127.0.0.1', resolve));
     const proxyPort = (proxy.address() as AddressInfo).port;

@@ -69,7 +69,11 @@ describe('filter: parsing flag values', () => {
     ['1.2.3.4/8/8', /invalid CIDR/],
     ['', /invalid CIDR ""/],
   ] as const) {
-    it(`refuses CIDR "${text}"`, () => assert.throws(() => parseCidr(text), (e: Error) => e instanceof UsageError && message.test(e.message)));
+    it(`refuses CIDR "${text}"`, () =>
+      assert.throws(
+        () => parseCidr(text),
+        (e: Error) => e instanceof UsageError && message.test(e.message),
+      ));
   }
 
   it('parses ports 1-65535 only', () => {

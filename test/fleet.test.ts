@@ -18,9 +18,27 @@ const BACKEND = '203.0.113.10';
 const [SAFE, POOL] = ['203.0.113.114', '203.0.113.115'];
 const BACKENDS = [
   // backend i listens on port 80 + i; per proxy peer: connections, requests each, who ends them.
-  { port: 80, conversations: [{ from: SAFE, count: 6, requests: 1, close: 'server' }, { from: POOL, count: 2, requests: 30, close: 'client' }] },
-  { port: 81, conversations: [{ from: SAFE, count: 4, requests: 1, close: 'server' }, { from: POOL, count: 1, requests: 30, close: 'client' }] },
-  { port: 82, conversations: [{ from: SAFE, count: 5, requests: 1, close: 'reset' }, { from: POOL, count: 3, requests: 10, close: 'client' }] },
+  {
+    port: 80,
+    conversations: [
+      { from: SAFE, count: 6, requests: 1, close: 'server' },
+      { from: POOL, count: 2, requests: 30, close: 'client' },
+    ],
+  },
+  {
+    port: 81,
+    conversations: [
+      { from: SAFE, count: 4, requests: 1, close: 'server' },
+      { from: POOL, count: 1, requests: 30, close: 'client' },
+    ],
+  },
+  {
+    port: 82,
+    conversations: [
+      { from: SAFE, count: 5, requests: 1, close: 'reset' },
+      { from: POOL, count: 3, requests: 10, close: 'client' },
+    ],
+  },
 ];
 
 interface Vector {
@@ -39,7 +57,8 @@ describe('fleet: three backends, one Prometheus, the recording rules', function 
     assert.equal(body.status, 'success', expr);
     return body.data.result as Vector[];
   };
-  const byLabels = (result: Vector[], labels: string[]) => Object.fromEntries(result.map((r) => [labels.map((l) => r.metric[l]).join(' '), Number(r.value[1])]));
+  const byLabels = (result: Vector[], labels: string[]) =>
+    Object.fromEntries(result.map((r) => [labels.map((l) => r.metric[l]).join(' '), Number(r.value[1])]));
   const eventually = async (check: () => Promise<void>, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -78,12 +97,23 @@ describe('fleet: three backends, one Prometheus, the recording rules', function 
       }),
     );
     children.push(
-      ns.spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, '--web.listen-address=127.0.0.1:9090']),
+      ns.spawn('prometheus', [
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        '--web.listen-address=127.0.0.1:9090',
+      ]),
     );
     await eventually(async () => assert.equal((await query('up{job="sockmon"} == 1')).length, 3));
     // A first connection per (backend, peer), so that every series exists before the measured ones: the
     // counts a series starts with are not an increase for Prometheus.
-    await Promise.all(BACKENDS.map((b) => converse(b.port, [SAFE, POOL].map((from) => ({ from, count: 1, requests: 1, close: 'server' })))));
+    await Promise.all(
+      BACKENDS.map((b) =>
+        converse(
+          b.port,
+          [SAFE, POOL].map((from) => ({ from, count: 1, requests: 1, close: 'server' })),
+        ),
+      ),
+    );
     await eventually(async () => assert.equal((await query('sockmon_tcp_connection_data_segments_in_count')).length, 6));
     await new Promise((resolve) => setTimeout(resolve, 3000)); // a few samples of the first values
     await Promise.all(BACKENDS.map((b) => converse(b.port, b.conversations)));

@@ -11,12 +11,15 @@ describe('histogram families', () => {
     registerHistogramFamily(registry, { name: 'x_seconds', help: 'h', bounds: [0.05, 1], gauge: true, collect: async () => series });
     const text = await registry.metrics();
     assert.match(text, /# TYPE x_seconds histogram/);
-    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('x_seconds')), [
-      'x_seconds_bucket{le="0.05",peer="203.0.113.114",local_port="80"} 1',
-      'x_seconds_bucket{le="1",peer="203.0.113.114",local_port="80"} 1',
-      'x_seconds_bucket{le="+Inf",peer="203.0.113.114",local_port="80"} 3',
-      'x_seconds_count{peer="203.0.113.114",local_port="80"} 3',
-    ]);
+    assert.deepEqual(
+      text.split('\n').filter((l) => l.startsWith('x_seconds')),
+      [
+        'x_seconds_bucket{le="0.05",peer="203.0.113.114",local_port="80"} 1',
+        'x_seconds_bucket{le="1",peer="203.0.113.114",local_port="80"} 1',
+        'x_seconds_bucket{le="+Inf",peer="203.0.113.114",local_port="80"} 3',
+        'x_seconds_count{peer="203.0.113.114",local_port="80"} 3',
+      ],
+    );
   });
 
   it('is an OpenMetrics gaugehistogram (_gcount, _gsum) when the registry speaks OpenMetrics', async () => {

@@ -49,8 +49,10 @@ async function scrapesDuring(attack: Promise<unknown>, scrape: Scrape, everyMs =
   return { answered: results.filter((r) => r.status === 200).length, total: results.length, p50: ms[ms.length >> 1], max: ms[ms.length - 1] };
 }
 
-const httpScrape = (url: string, headers: Record<string, string> = {}) => async () =>
-  (await fetch(`${url}/metrics`, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(15_000) })).status;
+const httpScrape =
+  (url: string, headers: Record<string, string> = {}) =>
+  async () =>
+    (await fetch(`${url}/metrics`, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(15_000) })).status;
 
 describe('hostile clients: sockmon serve keeps answering', function () {
   this.timeout(120_000);
@@ -67,7 +69,9 @@ describe('hostile clients: sockmon serve keeps answering', function () {
 
   it('answers pipelined requests one at a time, in order, on one connection', async () => {
     const responses = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(20) + 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      const socket = net.connect(port, '127.0.0.1', () =>
+        socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(20) + 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      );
       let data = '';
       socket.on('data', (chunk) => (data += chunk.toString('latin1')));
       socket.on('end', () => resolve(data));
@@ -90,7 +94,9 @@ describe('hostile clients: sockmon serve keeps answering', function () {
       const cpu = cpuMs(pid) - cpuBefore;
       assert.equal(served.child.exitCode, null, `sockmon died: ${served.stderr()}`);
       assert.equal(await httpScrape(served.url)(), 200);
-      console.log(`      ${result.requests} pipelined requests: ${cpu.toFixed(0)} ms of sockmon CPU, ${((cpu * 1000) / result.requests).toFixed(1)} µs per request`);
+      console.log(
+        `      ${result.requests} pipelined requests: ${cpu.toFixed(0)} ms of sockmon CPU, ${((cpu * 1000) / result.requests).toFixed(1)} µs per request`,
+      );
     });
   }
 
@@ -136,7 +142,10 @@ describe('hostile clients: TLS and basic auth', function () {
     dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-hostile-'));
     makeCertificates(dir);
     // A cheap hash (cost 5, as `htpasswd -nbB` makes) and a dear one: rejections must not tell them apart.
-    writeFileSync(path.join(dir, 'auth.yml'), `basic_auth_users:\n  fast: ${htpasswdHash('fast secret', 5, 'fast')}\n  prometheus: ${htpasswdHash('right', 10)}\n`);
+    writeFileSync(
+      path.join(dir, 'auth.yml'),
+      `basic_auth_users:\n  fast: ${htpasswdHash('fast secret', 5, 'fast')}\n  prometheus: ${htpasswdHash('right', 10)}\n`,
+    );
     writeFileSync(path.join(dir, 'tls.yml'), 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n');
   });
   afterEach(() => served?.child.kill('SIGKILL'));
@@ -173,7 +182,10 @@ describe('hostile clients: TLS and basic auth', function () {
       socket.on('end', () => resolve(data));
       socket.on('error', reject);
     });
-    assert.deepEqual([...responses.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]), Array(11).fill('200'));
+    assert.deepEqual(
+      [...responses.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]),
+      Array(11).fill('200'),
+    );
   });
 
   it('answers every scrape while 32 clients send wrong passwords', async () => {

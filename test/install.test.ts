@@ -77,7 +77,7 @@ describe('install: sockmon as a systemd service', () => {
     assert.deepEqual(tree(destdir), before);
   });
 
-  it("installs a unit whose ExecStart points at files that exist, and the installed CLI runs", () => {
+  it('installs a unit whose ExecStart points at files that exist, and the installed CLI runs', () => {
     install();
     const execStart = /^ExecStart=(\S+) (\S+) serve$/m.exec(readFileSync(unitFile(), 'utf8'));
     assert.ok(execStart, 'ExecStart line');
@@ -166,7 +166,9 @@ describe('install: sockmon as a systemd service', () => {
       env[name] = value;
     }
     delete env.SOCKMON_WEB_CONFIG_FILE; // names a file that exists only on a configured host
-    const withDefaults = await startServe([], (args) => spawn(process.execPath, [at('usr/local/lib/sockmon/dist/src/cli.js'), ...args], { env: { ...process.env, ...env } }));
+    const withDefaults = await startServe([], (args) =>
+      spawn(process.execPath, [at('usr/local/lib/sockmon/dist/src/cli.js'), ...args], { env: { ...process.env, ...env } }),
+    );
     try {
       assert.match(withDefaults.stderr(), /cidrs=203\.0\.113\.96\/27 ports=80 states=established,time_wait/);
     } finally {

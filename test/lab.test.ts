@@ -16,7 +16,10 @@ describe('lab: real Apache behind real HAProxy, read from sockmon alone', functi
     requireTool(this, 'apache2', ['-v'], 'apache2');
     requireTool(this, 'haproxy', ['-v'], 'haproxy');
     rows = await runLab(10);
-    for (const r of rows) console.log(`      ${r.setup}: ${r.requests} requests, ${r.closed} closed, mean ${r.segmentsMean.toFixed(1)} requests/connection, time_wait ${r.timeWait}`);
+    for (const r of rows)
+      console.log(
+        `      ${r.setup}: ${r.requests} requests, ${r.closed} closed, mean ${r.segmentsMean.toFixed(1)} requests/connection, time_wait ${r.timeWait}`,
+      );
   });
 
   it('KeepAlive Off: one connection per request, with exactly one request each, most closed by the backend', () => {

@@ -80,7 +80,7 @@ describe('listen queues: listeners that stop accepting, in a private network nam
     assert.deepEqual(ss[`${BACKEND} 9090`], [5, 4]);
   });
 
-  it('exports each watched listener\'s queue and limit as ss shows them, and nothing for an unwatched port', async function () {
+  it("exports each watched listener's queue and limit as ss shows them, and nothing for an unwatched port", async function () {
     const serve = await startServe(WATCH, (args) => ns!.spawn(process.execPath, [CLI, ...args]));
     try {
       const text = await ns!.fetch(`${serve.url}/metrics`);
@@ -117,11 +117,14 @@ describe('listen queues: listeners that stop accepting, in a private network nam
       { address: '::', local_port: 80, queue: ss[':: 80'][0], limit: ss[':: 80'][1] },
     ]);
     const table = (await ns!.exec(process.execPath, [CLI, 'snapshot', ...WATCH])).stdout.split('\n');
-    assert.deepEqual(table.slice(0, 4).map((l) => l.split(/\s+/)), [
-      ['listening', 'queue', 'limit'],
-      [`${BACKEND}:80`, String(ss[`${BACKEND} 80`][0]), String(BACKLOG)],
-      ['[::]:80', String(ss[':: 80'][0]), String(ss[':: 80'][1])],
-      [''],
-    ]);
+    assert.deepEqual(
+      table.slice(0, 4).map((l) => l.split(/\s+/)),
+      [
+        ['listening', 'queue', 'limit'],
+        [`${BACKEND}:80`, String(ss[`${BACKEND} 80`][0]), String(BACKLOG)],
+        ['[::]:80', String(ss[':: 80'][0]), String(ss[':: 80'][1])],
+        [''],
+      ],
+    );
   });
 });

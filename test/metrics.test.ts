@@ -55,7 +55,11 @@ describe('metrics: the exporter contract', () => {
 
   it('reports a failed dump as sockmon_up 0, logs it once, and recovers on the next scrape', async () => {
     const failure = Object.assign(new Error('recvmsg EPERM: Operation not permitted'), { code: 'EPERM' });
-    const { scrape, logged } = setup([[{ peer: '203.0.113.115', port: 80, state: 'established', count: 1 }], failure, [{ peer: '203.0.113.115', port: 80, state: 'established', count: 3 }]]);
+    const { scrape, logged } = setup([
+      [{ peer: '203.0.113.115', port: 80, state: 'established', count: 1 }],
+      failure,
+      [{ peer: '203.0.113.115', port: 80, state: 'established', count: 3 }],
+    ]);
     await scrape();
     const failed = await scrape();
     assert.equal(value(failed, 'sockmon_up'), 0);
@@ -68,7 +72,7 @@ describe('metrics: the exporter contract', () => {
     assert.deepEqual(connections(recovered), { '203.0.113.115 80 established': 3 });
   });
 
-  it('exports each listener\'s queue and limit, a listener that went away and a failed dump leaving no series', async () => {
+  it("exports each listener's queue and limit, a listener that went away and a failed dump leaving no series", async () => {
     const listeners = [
       { address: '0.0.0.0', port: 80, queue: 7, limit: 8 },
       { address: '::', port: 80, queue: 0, limit: 511 },
@@ -79,7 +83,11 @@ describe('metrics: the exporter contract', () => {
     const queues = (samples: ReturnType<typeof parseSamples>) => seriesOf(samples, 'sockmon_tcp_listen_queue', ['address', 'local_port']);
     const first = await scrape();
     assert.deepEqual(queues(first), { '0.0.0.0 80': 7, ':: 80': 0, '::ffff:203.0.113.10 8080': 1 });
-    assert.deepEqual(seriesOf(first, 'sockmon_tcp_listen_queue_limit', ['address', 'local_port']), { '0.0.0.0 80': 8, ':: 80': 511, '::ffff:203.0.113.10 8080': 4096 });
+    assert.deepEqual(seriesOf(first, 'sockmon_tcp_listen_queue_limit', ['address', 'local_port']), {
+      '0.0.0.0 80': 8,
+      ':: 80': 511,
+      '::ffff:203.0.113.10 8080': 4096,
+    });
     assert.equal(value(first, 'sockmon_tcp_listeners_dropped'), 2);
     const second = await scrape();
     assert.deepEqual(queues(second), { ':: 80': 0, '::ffff:203.0.113.10 8080': 1 });

@@ -12,12 +12,14 @@ import { dashboardQueries } from './helpers/dashboard';
 import { PrometheusServer } from './helpers/prometheus_server';
 
 const MONITORING = path.resolve(__dirname, '..', '..', 'monitoring');
-const files = (dir: string) => readdirSync(path.join(MONITORING, dir)).filter((f) => f.endsWith('.yml')).map((f) => path.join(dir, f));
+const files = (dir: string) =>
+  readdirSync(path.join(MONITORING, dir))
+    .filter((f) => f.endsWith('.yml'))
+    .map((f) => path.join(dir, f));
 const promtool = (...args: string[]) => execFileSync('promtool', args, { cwd: MONITORING, encoding: 'utf8', stdio: 'pipe' });
 
 /** Grafana fills these in before a query reaches Prometheus. */
-const substitute = (expr: string) =>
-  expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '1m').replace(/\$\{?(instance|peer)\}?/g, '.*');
+const substitute = (expr: string) => expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '1m').replace(/\$\{?(instance|peer)\}?/g, '.*');
 
 describe('monitoring: rules, tests, scrape config and dashboard', function () {
   before(function () {
@@ -34,7 +36,9 @@ describe('monitoring: rules, tests, scrape config and dashboard', function () {
     const output = promtool('test', 'rules', ...files('tests'));
     assert.match(output, /SUCCESS/);
     const alerts = [...readFileSync(path.join(MONITORING, 'rules', 'sockmon-alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
-    const tests = files('tests').map((f) => readFileSync(path.join(MONITORING, f), 'utf8')).join('\n');
+    const tests = files('tests')
+      .map((f) => readFileSync(path.join(MONITORING, f), 'utf8'))
+      .join('\n');
     for (const alert of alerts) assert.match(tests, new RegExp(`alertname: ${alert}\\b`), `${alert} has tests`);
   });
 
@@ -92,7 +96,10 @@ describe('monitoring: the example scrape job against sockmon with TLS and basic 
   it('scrapes sockmon with the job of prometheus.yml, only its paths and targets changed', async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-job-'));
     makeCertificates(dir);
-    writeFileSync(path.join(dir, 'web.yml'), `tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: ${htpasswdHash('scrape secret', 4)}\n`);
+    writeFileSync(
+      path.join(dir, 'web.yml'),
+      `tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: ${htpasswdHash('scrape secret', 4)}\n`,
+    );
     writeFileSync(path.join(dir, 'sockmon.password'), 'scrape secret\n');
     serve = await startServe(['--no-churn', '--cidr', '127.0.0.96/27', '--port', '9', '--web.config.file', path.join(dir, 'web.yml')]);
     const port = new URL(serve.url).port;
@@ -108,7 +115,11 @@ describe('monitoring: the example scrape job against sockmon with TLS and basic 
     job.scrape_timeout = '1s';
     prometheus = await PrometheusServer.start(dir, YAML.stringify({ scrape_configs: [job] }));
     const up = await prometheus.waitFor('up{job="sockmon"} == 1');
-    assert.deepEqual(up.map((v) => v.metric.instance), ['127.0.0.1'], 'scraped, instance relabelled to the host');
+    assert.deepEqual(
+      up.map((v) => v.metric.instance),
+      ['127.0.0.1'],
+      'scraped, instance relabelled to the host',
+    );
     assert.equal((await prometheus.query('sockmon_up'))[0]?.value[1], '1');
   });
 });

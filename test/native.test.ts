@@ -40,11 +40,7 @@ describe('native: dumping real sockets from the kernel', () => {
   it('counts each watched (peer, local port, state) exactly as made, outside peers and ports left out', async () => {
     const source = new SnapshotSource(reader, { cidrs: [parseCidr('127.0.0.96/27')], ports: [port], states: ESTAB_TW });
     const snapshot = await source.take();
-    assert.deepEqual(rows(snapshot.connections), [
-      `127.0.0.100 ${port} established 3`,
-      `127.0.0.101 ${port} time_wait 2`,
-      `127.0.0.127 ${port} established 1`,
-    ]);
+    assert.deepEqual(rows(snapshot.connections), [`127.0.0.100 ${port} established 3`, `127.0.0.101 ${port} time_wait 2`, `127.0.0.127 ${port} established 1`]);
     assert.equal(snapshot.scanned, 6);
   });
 

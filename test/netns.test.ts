@@ -53,7 +53,16 @@ describe('netns: the seed topology in a private network namespace', function () 
 
   before(async function () {
     requireRoot(this);
-    ns = await NetworkNamespace.create([`${BACKEND}/32`, '203.0.113.96/27', '203.0.113.95/32', '203.0.113.128/32', '198.51.100.0/24', `${BACKEND6}/128`, '2001:db8::a:1/128', '2001:db8::a:2/128']);
+    ns = await NetworkNamespace.create([
+      `${BACKEND}/32`,
+      '203.0.113.96/27',
+      '203.0.113.95/32',
+      '203.0.113.128/32',
+      '198.51.100.0/24',
+      `${BACKEND6}/128`,
+      '2001:db8::a:1/128',
+      '2001:db8::a:2/128',
+    ]);
     population = ns.spawn(process.execPath, [POPULATION, JSON.stringify(plan)]);
     await waitForOutput(population, 'ready');
   });

@@ -120,10 +120,16 @@ describe('prometheus: a real server scraping sockmon, with the rules loaded', fu
   it('runs every dashboard query', async () => {
     const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'monitoring', 'grafana', 'sockmon-dashboard.json'), 'utf8'));
     const queries = dashboardQueries(dashboard).map((q) =>
-      q.replace(/\$__rate_interval|\$__interval/g, '1m').replace(/\$__range/g, '5m').replace(/\$\{?(instance|peer)\}?/g, '.*'),
+      q
+        .replace(/\$__rate_interval|\$__interval/g, '1m')
+        .replace(/\$__range/g, '5m')
+        .replace(/\$\{?(instance|peer)\}?/g, '.*'),
     );
     for (const expr of queries) await query(expr);
     const perPeer = await query(queries.find((q) => q.includes('state="time_wait"') && q.includes('by (instance, peer)'))!);
-    assert.deepEqual(perPeer.map((r) => `${r.metric.peer} ${r.value[1]}`), ['203.0.113.115 4']);
+    assert.deepEqual(
+      perPeer.map((r) => `${r.metric.peer} ${r.value[1]}`),
+      ['203.0.113.115 4'],
+    );
   });
 });

@@ -59,7 +59,10 @@ describe('series: cardinality cap and retention', () => {
     const labelsSeen = new Set<string>();
     for (let round = 0; round < 30; round++) {
       const peers = Array.from({ length: 10 }, (_, i) => `10.0.${round}.${i}`);
-      const update = series.update(peers.map((peer) => c(peer, 1)), round * 15_000);
+      const update = series.update(
+        peers.map((peer) => c(peer, 1)),
+        round * 15_000,
+      );
       const own = update.series.filter((s) => s.peer !== OTHER_PEER);
       for (const s of own) labelsSeen.add(s.peer);
       assert.ok(own.length <= 10, `round ${round}: ${own.length} peers with their own series`);
@@ -74,7 +77,11 @@ describe('series: cardinality cap and retention', () => {
   it('frees the labels of peers not seen for the retention period', () => {
     const series = scraper(2, 60_000);
     series.update([c('10.0.0.1', 1), c('10.0.0.2', 1)], 0);
-    assert.deepEqual(show(series.update([c('10.0.0.3', 1)], 30_000).series), ['10.0.0.1 80 established 0', '10.0.0.2 80 established 0', 'other 80 established 1']);
+    assert.deepEqual(show(series.update([c('10.0.0.3', 1)], 30_000).series), [
+      '10.0.0.1 80 established 0',
+      '10.0.0.2 80 established 0',
+      'other 80 established 1',
+    ]);
     // 10.0.0.3 stays folded while it is seen; new peers get the freed labels.
     assert.deepEqual(show(series.update([c('10.0.0.3', 1), c('10.0.0.4', 2)], 60_001).series), ['10.0.0.4 80 established 2', 'other 80 established 1']);
   });

@@ -45,6 +45,9 @@ describe('snapshot: one dump, shared', () => {
   it('passes a failed dump on to every caller that shared it', async () => {
     const source = new SnapshotSource(new FakeReader([Object.assign(new Error('recvmsg ENOBUFS'), { code: 'ENOBUFS' })]), watch);
     const results = await Promise.allSettled([source.take(), source.take()]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
   });
 });

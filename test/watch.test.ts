@@ -32,14 +32,27 @@ const snapshot = (connections: Snapshot['connections'], live: [string, number][]
 
 describe('watch: changes between refreshes', () => {
   it('derives opened from closes and live counts, and keeps a row for a peer whose connections all closed', () => {
-    const before = snapshot([], [['203.0.113.114', 5], ['203.0.113.115', 2]], []);
+    const before = snapshot(
+      [],
+      [
+        ['203.0.113.114', 5],
+        ['203.0.113.115', 2],
+      ],
+      [],
+    );
     const after = snapshot(
       [
         { peer: '203.0.113.114', localPort: 80, state: 'established', count: 6 },
         { peer: '203.0.113.116', localPort: 80, state: 'established', count: 1 },
       ],
-      [['203.0.113.114', 6], ['203.0.113.116', 1]],
-      [['203.0.113.114', 3], ['203.0.113.115', 2]],
+      [
+        ['203.0.113.114', 6],
+        ['203.0.113.116', 1],
+      ],
+      [
+        ['203.0.113.114', 3],
+        ['203.0.113.115', 2],
+      ],
     );
     const changes = changesBetween(before, after);
     assert.deepEqual(Object.fromEntries(changes), {
@@ -47,7 +60,9 @@ describe('watch: changes between refreshes', () => {
       '203.0.113.115|80': { opened: 0, closed: 2 },
       '203.0.113.116|80': { opened: 1, closed: 0 },
     });
-    const rows = watchTable(after, changes, ['established']).split('\n').map((l) => l.split(/\s+/));
+    const rows = watchTable(after, changes, ['established'])
+      .split('\n')
+      .map((l) => l.split(/\s+/));
     assert.deepEqual(rows.slice(0, 4), [
       ['peer', 'local_port', 'established', 'opened', 'closed'],
       ['203.0.113.114', '80', '6', '4', '3'],
@@ -120,9 +135,16 @@ describe('watch: sockmon snapshot --watch in a pseudo-terminal', function () {
 
     // Each frame starts at the cursor home (ESC [ H) and clears each line's rest (ESC [ K).
     const ESC = '\x1b';
-    const screens = output.split(`${ESC}[H`).slice(1, 3).map((frame) => frame.split(`${ESC}[J`)[0].replaceAll(`${ESC}[K`, '').replaceAll('\r', ''));
+    const screens = output
+      .split(`${ESC}[H`)
+      .slice(1, 3)
+      .map((frame) => frame.split(`${ESC}[J`)[0].replaceAll(`${ESC}[K`, '').replaceAll('\r', ''));
     assert.ok(output.startsWith(`${ESC}[2J${ESC}[H`), 'clears the screen once, then redraws from the top');
-    const rows = (screen: string) => screen.split('\n').filter((line) => /^127\.0\.0\.1\d\d /.test(line)).map((line) => line.split(/\s+/));
+    const rows = (screen: string) =>
+      screen
+        .split('\n')
+        .filter((line) => /^127\.0\.0\.1\d\d /.test(line))
+        .map((line) => line.split(/\s+/));
     assert.match(screens[0], new RegExp(`^Every 1s: sockmon snapshot --watch 1 --cidr 127\\.0\\.0\\.96/27 --port ${port} `));
     // The default states (established, time_wait, close_wait), then opened and closed.
     assert.deepEqual(rows(screens[0]), [['127.0.0.114', String(port), '2', '0', '0', '-', '-']]);

@@ -22,7 +22,10 @@ async function serveWith(...args: string[]): Promise<Served> {
   return { child, port: Number(new URL(url).port), log: stderr };
 }
 
-function get(port: number, options: https.RequestOptions & { auth?: string } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function get(
+  port: number,
+  options: https.RequestOptions & { auth?: string } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.get({ host: '127.0.0.1', port, path: '/metrics', ...options }, (res) => {
       let body = '';
@@ -137,7 +140,24 @@ describe('web config: TLS and basic auth as node_exporter', function () {
     const before = await fingerprint();
     from = served.log().length;
     openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
-    openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    openssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'server.ext',
+    );
     await waitForLog(/level=info msg="web config reloaded" trigger=".*server\.(pem|key) changed"/, from);
     let after = before;
     for (let i = 0; i < 20 && after === before; i++) {
@@ -168,8 +188,16 @@ describe('web config: TLS and basic auth as node_exporter', function () {
     ['a missing certificate file', 'tls_server_config:\n  cert_file: absent.pem\n  key_file: server.key\n', /cannot read cert_file ".*absent.pem": ENOENT/],
     ['a key that does not match', 'tls_server_config:\n  cert_file: server.pem\n  key_file: client.key\n', /bad TLS certificate or key/],
     ['a plain-text password', 'basic_auth_users:\n  prometheus: hunter2\n', /the password of "prometheus" is not a bcrypt hash/],
-    ['an unknown client_auth_type', 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: Sometimes\n', /invalid client_auth_type "Sometimes"/],
-    ['a verifying client_auth_type without a CA', 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n', /needs client_ca_file/],
+    [
+      'an unknown client_auth_type',
+      'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: Sometimes\n',
+      /invalid client_auth_type "Sometimes"/,
+    ],
+    [
+      'a verifying client_auth_type without a CA',
+      'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n',
+      /needs client_ca_file/,
+    ],
     ['an unknown min_version', 'tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: SSL3\n', /invalid min_version "SSL3"/],
   ];
   for (const [what, text, message] of broken) {

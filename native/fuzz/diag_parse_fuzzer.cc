@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as one recv()'d chunk of sock_diag replies, through the parser, the
-// counting (dedup, idle buckets), the listener table (queues, cap) and the close-event matcher. Built and run by test/fuzz.test.ts with
-// AddressSanitizer and UBSan; the seed corpus (corpus/) is real dumps written by `ss -D`.
+// counting (dedup, idle buckets), the listener table (queues, cap) and the close-event matcher. Built and run by
+// test/fuzz.test.ts with AddressSanitizer and UBSan; the seed corpus (corpus/) is real dumps written by `ss -D`.
 #include <cstring>
 
 #include "../diag_parse.h"
@@ -19,7 +19,8 @@ class Sink : public sockmon::RecordSink {
   }
   sockmon::SocketCounts counts{{1000, 5000, 60000}};
   sockmon::ListenTable listeners;
-  sockmon::PeerMatcher matcher{{80, 8080}, {{true, 27, {203, 0, 113, 96}}, {false, 32, {0x20, 0x01, 0x0d, 0xb8}}, {true, 8, {127}}}};
+  sockmon::PeerMatcher matcher{
+      {80, 8080}, {{true, 27, {203, 0, 113, 96}}, {false, 32, {0x20, 0x01, 0x0d, 0xb8}}, {true, 8, {127}}}};
   size_t matched = 0;
 };
 

@@ -139,7 +139,7 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     assert.match(again, /the running service was restarted on the new version/);
     assert.equal(unitProperty('ActiveState'), 'active');
     assert.notEqual(unitProperty('MainPID'), pid);
-    assert.match(container!.ok("cat /etc/default/sockmon"), new RegExp(`^SOCKMON_PORT=${PORT}$`, "m"));
+    assert.match(container!.ok('cat /etc/default/sockmon'), new RegExp(`^SOCKMON_PORT=${PORT}$`, 'm'));
     await until(`curl -sf ${METRICS}`, new RegExp(`^sockmon_tcp_connections\\{peer="127\\.0\\.0\\.1",local_port="${PORT}",state="established"\\} 1$`, 'm'));
   });
 
@@ -183,7 +183,9 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
   });
 
   it("uninstalls with --purge leaving nothing of sockmon's", () => {
-    container!.ok('mkdir -p /etc/systemd/system/sockmon.service.d && printf "[Service]\\nEnvironment=X=1\\n" > /etc/systemd/system/sockmon.service.d/override.conf');
+    container!.ok(
+      'mkdir -p /etc/systemd/system/sockmon.service.d && printf "[Service]\\nEnvironment=X=1\\n" > /etc/systemd/system/sockmon.service.d/override.conf',
+    );
     container!.ok(`cd ${PACKAGE} && npm run uninstall-service -- --purge`);
     container!.ok('systemctl stop sockmon-e2e-peer');
     assert.equal(container!.ok(LISTED), beforeInstall);

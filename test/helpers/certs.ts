@@ -15,14 +15,36 @@ export const openssl = (dir: string, ...args: string[]) => execFileSync('openssl
 export function makeCertificates(dir: string): void {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   openssl(dir, 'req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sockmon test CA');
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1'], ['client', 'extendedKeyUsage=clientAuth']]) {
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ]) {
     openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
     writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+    openssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    );
   }
   openssl(dir, 'req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other');
 }
 
 /** `htpasswd -nBC 10 user` as the exporter-toolkit docs say: a $2y$ hash. */
-export const htpasswdHash = (password: string, cost = 10, user = 'prometheus') => execFileSync('htpasswd', ['-nbBC', String(cost), user, password], { encoding: 'utf8' }).trim().split(':')[1];
-
+export const htpasswdHash = (password: string, cost = 10, user = 'prometheus') =>
+  execFileSync('htpasswd', ['-nbBC', String(cost), user, password], { encoding: 'utf8' })
+    .trim()
+    .split(':')[1];

@@ -51,7 +51,9 @@ export class Container {
     while (!this.systemdPid) {
       if (this.nspawn.exitCode !== null || Date.now() > deadline) throw new Error(`systemd-nspawn did not start: ${this.output}`);
       try {
-        const children = readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean));
+        const children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+          readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean),
+        );
         if (children.length) this.systemdPid = Number(children[0]);
       } catch {
         // not there yet
@@ -69,11 +71,11 @@ export class Container {
 
   /** Runs a shell command inside (as root, with a clean environment). */
   run(command: string, timeoutMs = 120_000): Result {
-    const result = spawnSync(
-      'nsenter',
-      ['-t', String(this.systemdPid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', '/bin/sh', '-c', command],
-      { encoding: 'utf8', env: INSIDE_ENV, timeout: timeoutMs },
-    );
+    const result = spawnSync('nsenter', ['-t', String(this.systemdPid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', '/bin/sh', '-c', command], {
+      encoding: 'utf8',
+      env: INSIDE_ENV,
+      timeout: timeoutMs,
+    });
     return { status: result.status, stdout: result.stdout ?? '', stderr: (result.stderr ?? '') + (result.error ? String(result.error) : '') };
   }
 

@@ -27,9 +27,13 @@ export class PrometheusServer {
         probe.close(() => resolve(port));
       });
     });
-    const child = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      'prometheus',
+      [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+      {
+        stdio: 'ignore',
+      },
+    );
     return new PrometheusServer(child, port);
   }
 
