@@ -7,7 +7,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { makeCertificates, htpasswdHash, openssl, requireTool } from './helpers/certs';
+import { htpasswdHash, issueCertificate, makeCertificates, requireTool } from './helpers/certs';
 import { exited, runCli, startServe } from './helpers/cli';
 
 interface Served {
@@ -139,25 +139,7 @@ describe('web config: TLS and basic auth as node_exporter', function () {
       });
     const before = await fingerprint();
     from = served.log().length;
-    openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
-    openssl(
-      dir,
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'server.pem',
-      '-days',
-      '2',
-      '-extfile',
-      'server.ext',
-    );
+    issueCertificate(dir, 'server');
     await waitForLog(/level=info msg="web config reloaded" trigger=".*server\.(pem|key) changed"/, from);
     let after = before;
     for (let i = 0; i < 20 && after === before; i++) {
