@@ -74,8 +74,13 @@ function parseBucketBound(text: string): number {
 }
 
 /** Ascending seconds, e.g. `0.05,0.1,0.5,1,2,5,15,60,300`. */
+/** At most this many bucket bounds: each one is a series per peer label and port. */
+const MAX_BUCKETS = 32;
+
 export function parseBuckets(text: string): number[] {
-  const bounds = text.split(',').map((part) => parseBucketBound(part.trim()));
+  const parts = text.split(',');
+  if (parts.length > MAX_BUCKETS) throw new UsageError(`invalid buckets "${text.slice(0, 40)}..." (at most ${MAX_BUCKETS} bounds, got ${parts.length})`);
+  const bounds = parts.map((part) => parseBucketBound(part.trim()));
   if (bounds.some((bound, i) => i > 0 && bound <= bounds[i - 1])) throw new UsageError(`invalid buckets "${text}" (ascending seconds)`);
   return bounds;
 }

@@ -57,6 +57,7 @@ describe('cli: bad input', () => {
     [['serve', '--idle.buckets', '0.0001,1'], /--idle.buckets: invalid bucket bound "0.0001" \(seconds from 0.001 to 4000000, to the millisecond/],
     [['serve', '--idle.buckets', '0.5,0.1'], /--idle.buckets: invalid buckets "0.5,0.1" \(ascending seconds\)/],
     [['serve', '--idle.buckets', '1,5s'], /--idle.buckets: invalid bucket bound "5s"/],
+    [['serve', '--idle.buckets', Array.from({ length: 33 }, (_, i) => i + 1).join(',')], /--idle.buckets: invalid buckets ".*" \(at most 32 bounds, got 33\)/],
   ];
   for (const [args, message, env] of cases) {
     it(`sockmon ${args.join(' ')}${env ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`)}` : ''}: exit 2, one line`, () => {
