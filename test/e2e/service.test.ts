@@ -4,13 +4,11 @@
 // setting, the README's TLS recipe with root-only files, stop, uninstall.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Container, containerRoot } from '../helpers/container';
+import { CHECKOUT, releaseTarball, VERSION } from '../helpers/release';
 
-const CHECKOUT = path.resolve(__dirname, '..', '..', '..');
-const VERSION = JSON.parse(readFileSync(path.join(CHECKOUT, 'package.json'), 'utf8')).version as string;
 const PACKAGE = '/usr/lib/node_modules/sockmon';
 const PORT = 8080; // the watched port inside the container
 const METRICS = 'http://127.0.0.1:19469/metrics';
@@ -38,7 +36,6 @@ function readmeTlsRecipe(): string {
 describe('e2e: the release tarball under a real systemd (systemd-nspawn)', function () {
   this.timeout(300_000);
   let container: Container | undefined;
-  let packDir: string;
   let tarball: string;
   let beforeInstall: string;
   const killOnExit = () => container?.killNow();
@@ -64,13 +61,11 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
       this.skip();
     }
     const root = containerRoot();
-    packDir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-pack-'));
-    const pack = spawnSync('npm', ['pack', '--pack-destination', packDir], { cwd: CHECKOUT, encoding: 'utf8' });
-    if (pack.status !== 0) throw new Error(`npm pack failed:\n${pack.stdout}${pack.stderr}`);
-    tarball = `sockmon-${VERSION}.tgz`;
-    console.log(`      release tarball: ${tarball}, ${(statSync(path.join(packDir, tarball)).size / 1024).toFixed(0)} KiB`);
+    const packed = releaseTarball();
+    tarball = path.basename(packed);
+    console.log(`      release tarball: ${tarball}, ${(statSync(packed).size / 1024).toFixed(0)} KiB`);
     process.once('exit', killOnExit);
-    container = await Container.boot(root, { [packDir]: '/pkg' });
+    container = await Container.boot(root, { [path.dirname(packed)]: '/pkg' });
   });
 
   after(async function () {
@@ -79,7 +74,6 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
       await container?.powerOff();
     } finally {
       process.removeListener('exit', killOnExit);
-      if (packDir) rmSync(packDir, { recursive: true, force: true });
     }
   });
 
