@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     // The heap cap of systemd/sockmon.service, so that this measures sockmon as deployed.
     const serve = ns.spawn(process.execPath, [
       ...UNIT_NODE_OPTIONS.split(' '),
-      path.join(ROOT, 'dist/src/cli.js'),
+      path.join(ROOT, 'dist/src/cli/cli.js'),
       'serve',
       '--idle',
       '--web.listen-address',
@@ -119,7 +119,7 @@ async function peers(): Promise<void> {
     const generator = path.join(dir, 'distinct_peers');
     execFileSync('gcc', ['-O2', '-o', generator, path.join(ROOT, 'test/fixtures/distinct_peers.c')]);
     const args = ['serve', '--cidr', '127.64.0.0/10', '--port', '8080', '--retention', `${RETENTION_S}s`, '--web.listen-address', '127.0.0.1:19469'];
-    const serve = ns.spawn(process.execPath, [...UNIT_NODE_OPTIONS.split(' '), path.join(ROOT, 'dist/src/cli.js'), ...args]);
+    const serve = ns.spawn(process.execPath, [...UNIT_NODE_OPTIONS.split(' '), path.join(ROOT, 'dist/src/cli/cli.js'), ...args]);
     await new Promise((resolve) => serve.stderr?.once('data', resolve));
     const pid = serve.pid as number;
     const scrape = async () => {

@@ -7,13 +7,13 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { parseCidr, stateMask, Watch } from '../src/filter';
-import { DumpRequest, loadNative } from '../src/native';
-import { dumpRequest } from '../src/snapshot';
+import { parseCidr, stateMask, Watch } from '../src/kernel/filter';
+import { DumpRequest, loadNative } from '../src/kernel/native';
+import { dumpRequest } from '../src/kernel/snapshot';
 import { naiveCount, naiveWatch } from './naive-proc';
 import { Contender, CONTENDERS, Histogram, median, SS_ARGS, WATCH_CIDR, WATCH_PORT, WorkerConfig, WorkerResult } from './protocol';
 
-const CLI = path.resolve(__dirname, '..', 'src', 'cli.js');
+const CLI = path.resolve(__dirname, '..', 'src', 'cli', 'cli.js');
 const LISTENER_COST_SAMPLES = 21;
 const children = new Set<ChildProcess>();
 

@@ -13,7 +13,7 @@ import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 import type { ClientPlan } from './lab_clients';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'cli.js');
 const CLIENTS = path.join(__dirname, 'lab_clients.js');
 const SECONDS = Number(process.env.LAB_SECONDS ?? 20);
 const BACKEND = '203.0.113.10';

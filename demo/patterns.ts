@@ -10,7 +10,7 @@ import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 import type { TrafficPlan } from './traffic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'cli.js');
 const TRAFFIC = path.join(__dirname, 'traffic.js');
 const SECONDS = Number(process.env.PATTERN_SECONDS ?? 20);
 const PEERS = ['203.0.113.114', '203.0.113.115', '203.0.113.116'];

@@ -9,7 +9,7 @@ import { NetworkNamespace, waitForOutput } from '../test/helpers/netns';
 import type { TrafficPlan } from './traffic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'cli.js');
 const TRAFFIC = path.join(__dirname, 'traffic.js');
 const BUSY_SECONDS = 15;
 const TOTAL_SECONDS = Number(process.env.DEMO_SECONDS ?? 45);

@@ -138,7 +138,7 @@ package_files() {
 
 install_service() {
   cd "$(dirname "$0")/.."
-  [ -f dist/src/cli.js ] && [ -f man/sockmon.1 ] || fail "build first: npm ci (in a checkout)"
+  [ -f dist/src/cli/cli.js ] && [ -f man/sockmon.1 ] || fail "build first: npm ci (in a checkout)"
   local files addon
   files=$(package_files) || fail "npm pack could not list the package's files"
   # An addon built from source here (build/Release) is loaded before a prebuilt one: take it along when present.
@@ -184,7 +184,7 @@ install_service() {
 
   echo "sockmon: installed in $destdir$package_dir; unit $destdir$unit; settings in $destdir$defaults"
   # The installer before this one copied the package to /opt/sockmon and kept no manifest: say so, touch nothing.
-  if [ -f "$destdir/opt/sockmon/dist/src/cli.js" ] && [ "$package_dir" != /opt/sockmon/lib/sockmon ]; then
+  if [ -f "$destdir/opt/sockmon/dist/src/cli/cli.js" ] && [ "$package_dir" != /opt/sockmon/lib/sockmon ]; then
     echo "note: $destdir/opt/sockmon holds an earlier install (no longer used by the unit); remove it by hand"
   fi
   if live_systemd; then

@@ -1,9 +1,9 @@
-// Writes sockmon(1) in roff from the yargs option tables in src/cli.ts, so the man page lists exactly the flags
+// Writes sockmon(1) in roff from the yargs option tables in src/cli/cli.ts, so the man page lists exactly the flags
 // the program takes. Run at build time (`npm run prepare`): node dist/scripts/manpage.js man/sockmon.1
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { environmentVariable, serveOptions, snapshotOptions, watchOptions } from '../src/cli';
-import { VERSION } from '../src/version';
+import { environmentVariable, serveOptions, snapshotOptions, watchOptions } from '../src/cli/cli';
+import { VERSION } from '../src/common/version';
 
 interface OptionSpec {
   type: string;

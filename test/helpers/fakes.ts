@@ -1,7 +1,7 @@
 // A fake DiagReader for tests of the layers above the addon.
 import ipaddr from 'ipaddr.js';
-import { TCP_STATES, StateName } from '../../src/filter';
-import type { DiagReader, DumpRequest, RawDump } from '../../src/native';
+import { TCP_STATES, StateName } from '../../src/kernel/filter';
+import type { DiagReader, DumpRequest, RawDump } from '../../src/kernel/native';
 
 export interface FakeGroup {
   peer: string;

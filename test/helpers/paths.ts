@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 // Tests run from dist/test/.
-export const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
+export const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'cli.js');
 export const POPULATION = path.resolve(__dirname, '..', 'fixtures', 'population.js');
 
 /** NODE_OPTIONS as systemd/sockmon.service sets them (the heap cap): tests of limits run sockmon as deployed. */
