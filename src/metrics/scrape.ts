@@ -3,7 +3,7 @@
 // bookkeeping runs once per dump.
 import { performance } from 'node:perf_hooks';
 import { ChurnTotals, ConnectionChurn } from './churn';
-import { ClosingTotals, ClosingTotalsByLabel } from '../kernel/connection_life';
+import { ClosingTotals, ClosingTotalsByLabel } from './closing_totals';
 import type { Logger } from '../common/log';
 import { ConnectionSeries, OTHER_PEER, PeerLabels, SeriesUpdate } from './series';
 import type { IdleGroup, Snapshot } from '../kernel/snapshot';

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ClosingTotalsByLabel, IDLE_BEFORE_CLOSE_BOUNDS_SECONDS, SEGMENT_BOUNDS } from '../../src/kernel/connection_life';
+import { IDLE_BEFORE_CLOSE_BOUNDS_SECONDS, SEGMENT_BOUNDS } from '../../src/kernel/connection_life';
+import { ClosingTotalsByLabel } from '../../src/metrics/closing_totals';
 import { exited, startServe } from '../helpers/cli';
 import { requireRoot, NetworkNamespace, waitForOutput } from '../helpers/netns';
 import { CLI } from '../helpers/paths';
