@@ -24,7 +24,7 @@ function sources(dir: string): string[] {
 /** The sockmon modules `file` imports (statically or lazily), as paths relative to src/ without extension. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/(?:from|import\(|require\()\s*'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
+  const specs = [...text.matchAll(/(?:from|import|import\(|require\()\s*'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]);
   return specs.map((spec) => path.relative(SRC, path.resolve(path.dirname(file), spec))).filter((target) => !target.startsWith('..'));
 }
 
