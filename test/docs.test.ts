@@ -70,6 +70,23 @@ function helpFlags(command: string): Map<string, string> {
   return flags;
 }
 
+/** README's `<!-- example: snapshot -->` table: `peer port state` -> count, for the states it has columns for. */
+function readmeSnapshotCounts(): Map<string, number> {
+  const block = /<!-- example: snapshot -->\n([\s\S]*?)<!-- \/example -->/.exec(README);
+  assert.ok(block, 'README.md has an "<!-- example: snapshot -->" ... "<!-- /example -->" block');
+  const lines = block[1].split('\n');
+  const header = lines.findIndex((line) => line.startsWith('peer '));
+  assert.ok(header >= 0, "README's snapshot excerpt has a peer table");
+  const states = lines[header].trim().split(/\s+/).slice(2);
+  const counts = new Map<string, number>();
+  for (const line of lines.slice(header + 1)) {
+    const [peer, port, ...values] = line.trim().split(/\s+/);
+    if (!/^[\d.:a-f]+$/.test(peer) || values.length !== states.length) break;
+    states.forEach((state, i) => counts.set(`${peer} ${port} ${state}`, Number(values[i])));
+  }
+  return counts;
+}
+
 describe('docs: README and docs/ agree with --help, a scrape and each other', function () {
   this.timeout(60_000);
 
@@ -111,6 +128,26 @@ describe('docs: README and docs/ agree with --help, a scrape and each other', fu
     assert.equal(slug('SockmonEstablishedPerPeerHigh'), 'sockmonestablishedperpeerhigh');
     assert.equal(slug('What it is (in 5 minutes)'), 'what-it-is-in-5-minutes');
     assert.deepEqual([...anchorsOf('# Notes\n```\n# not a heading\n```\n## Notes\n<a name="kept"></a>\n')], ['notes', 'notes-1', 'kept']);
+  });
+
+  it("shows the same run in README's snapshot and /metrics excerpts (connections per peer, port and state)", () => {
+    const table = readmeSnapshotCounts();
+    assert.ok(table.size >= 3, `README's snapshot excerpt has ${table.size} counts`);
+    const scraped = new Map<string, number>();
+    for (const sample of parseSamples(readmeMetricsExcerpt().join('\n') + '\n')) {
+      if (sample.name === 'sockmon_tcp_connections') scraped.set(`${sample.labels.peer} ${sample.labels.local_port} ${sample.labels.state}`, sample.value);
+    }
+    for (const [key, count] of table) assert.equal(scraped.get(key) ?? 0, count, `${key}: snapshot says ${count}, /metrics ${scraped.get(key) ?? 0}`);
+    for (const [key, count] of scraped) assert.equal(table.get(key), count, `${key}: /metrics says ${count}, the snapshot ${table.get(key)}`);
+  });
+
+  it('names only npm scripts that package.json has, in README.md and docs/', () => {
+    const scripts = Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts);
+    for (const page of LINKED_PAGES) {
+      for (const [, name] of readFileSync(path.join(ROOT, page), 'utf8').matchAll(/\bnpm\s+run\s+([\w:-]+)/g)) {
+        assert.ok(scripts.includes(name), `${page} says \`npm run ${name}\`, which package.json does not have`);
+      }
+    }
   });
 
   describe('metrics', () => {
