@@ -1,7 +1,7 @@
 // The release as an operator meets it, under a real systemd: `npm pack` here, then in a systemd-nspawn container
 // (Debian bookworm minbase: node and npm, no compiler, no python, no network) an offline install of the tarball,
 // `npm run install-service` from the installed package, and the unit's whole life: start, scrape, reload, a bad
-// setting, the README's TLS recipe with root-only files, stop, uninstall.
+// setting, the TLS recipe of docs/security.md with root-only files, stop, uninstall.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -25,11 +25,11 @@ function missingPrerequisite(): string | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The shell block after the README's `<!-- e2e: tls-recipe -->` marker. */
+/** The shell block after the `<!-- e2e: tls-recipe -->` marker in docs/security.md. */
 function readmeTlsRecipe(): string {
-  const readme = readFileSync(path.join(CHECKOUT, 'README.md'), 'utf8');
-  const match = /<!-- e2e: tls-recipe -->\s*```sh\n([\s\S]*?)```/.exec(readme);
-  assert.ok(match, 'README has the TLS recipe');
+  const page = readFileSync(path.join(CHECKOUT, 'docs', 'security.md'), 'utf8');
+  const match = /<!-- e2e: tls-recipe -->\s*```sh\n([\s\S]*?)```/.exec(page);
+  assert.ok(match, 'docs/security.md has the TLS recipe');
   return match[1];
 }
 
@@ -150,7 +150,7 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     await until(`curl -sf ${METRICS}`, /^sockmon_up 1$/m);
   });
 
-  it("serves HTTPS with basic auth from the README's recipe, the key and web config root-only", async () => {
+  it("serves HTTPS with basic auth from docs/security.md's recipe, the key and web config root-only", async () => {
     const hash = execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', 'e2e-secret'], { encoding: 'utf8' }).trim().split(':')[1];
     const recipe = readmeTlsRecipe().replace('$2y$10$REPLACE_WITH_THE_HASH_HTPASSWD_PRINTED', hash);
     assert.notEqual(recipe, readmeTlsRecipe(), 'the recipe has the hash placeholder');
