@@ -1,4 +1,4 @@
-// The OCI image and the Kubernetes sidecar, in real podman pods (root; see /work/shared/docs/containers.md): the image
+// The OCI image and the Kubernetes sidecar, in real podman pods (root; see docs/containers.md): the image
 // built from the release tarball by scripts/build-image.sh (as `npm run image` builds it), run read-only, as 65534,
 // with every capability dropped, in a `--network none` pod beside a real HTTP server; clients in the pod open and
 // close connections from 127.x peers, and sockmon's counts must equal what `ss` in the pod's namespace shows and what
@@ -367,6 +367,7 @@ describe('e2e: the OCI image and the Kubernetes sidecar in podman pods', functio
     const sidecar = spec.containers.find((c: { name: string }) => c.name === 'sockmon');
     const web = spec.containers.find((c: { name: string }) => c.name !== 'sockmon');
     // What Kubernetes reads and podman 4.3 does not act on: checked here as written.
+    assert.equal(sidecar.image, 'localhost/sockmon:latest', 'the image `npm run image` builds');
     assert.deepEqual(sidecar.ports, [{ name: 'metrics', containerPort: 19469 }]);
     assert.deepEqual(sidecar.livenessProbe.httpGet, { path: '/-/healthy', port: 'metrics' });
     assert.deepEqual(sidecar.readinessProbe.httpGet, { path: '/-/ready', port: 'metrics' });

@@ -1,4 +1,4 @@
-// Podman for the container tests (root only; see /work/shared/docs/containers.md): a containers.conf of our own
+// Podman for the container tests (root only; see docs/containers.md): a containers.conf of our own
 // (low ulimits, runc: podman's defaults fail on these machines), sockmon's image built once per test run from the
 // release tarball, a web server image on top of it, and pods with `--network none` only (loopback: nothing a test
 // sends leaves the pod). Every pod, container and image is named `sockmon-e2e-<pid>-...` and removed afterwards;
