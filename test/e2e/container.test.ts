@@ -151,7 +151,8 @@ function usageBetween(before: ReturnType<typeof processUsage>, after: ReturnType
 /**
  * The clients' load in a pod: 8 held connections from two peers, then 3,000 opened and closed by 8 workers from three
  * peers, sockmon scraped every second meanwhile; the three views must agree with the connections held and after
- * they close. With `measure`, sockmon's CPU and RSS idle (10 s not scraped, then 10 s scraped every 2 s, after a warm-up) and under this load are printed.
+ * they close. With `measure`, sockmon's CPU and RSS are printed: idle (after a warm-up, 10 s not scraped, then 10 s
+ * scraped every 2 s) and under this load. Printed, not asserted: the machine is shared.
  */
 async function countConnections(network: PodNetwork, webContainer: string, sockmonContainer: string, measure: boolean): Promise<void> {
   await waitReady(network);
