@@ -14,7 +14,7 @@ export function requireRoot(context: Mocha.Context): void {
   context.skip();
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
