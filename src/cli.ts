@@ -17,7 +17,7 @@ import {
 } from './flags';
 import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from './log';
 import { createRegistry } from './metrics';
-import { loadNative } from './native';
+import { loadNative, NativeLoadError } from './native';
 import { snapshotJson, snapshotTable } from './report';
 import { ExporterServer, parseListenAddress } from './server';
 import { WebConfigReloader } from './reload';
@@ -323,7 +323,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';
     process.stderr.write(`${journalPrefix('error')}sockmon: ${usage ? err.message : `error: ${err.message}`}\n`);
-    process.exit(usage ? 2 : 1);
+    process.exit(err instanceof NativeLoadError ? err.exitStatus : usage ? 2 : 1);
   }
 }
 
