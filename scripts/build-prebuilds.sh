@@ -37,7 +37,9 @@ build() {
   unshare --mount --propagation private /bin/bash -euo pipefail -c '
     root=$1 out=$2 nodedir=$3 node_x64=$4 checkout=$5 arch=$6 cross=$7
     bind() { mkdir -p "$root$2" && mount --bind "$1" "$root$2" && mount -o remount,bind,ro "$root$2"; }
+    # tmpfs on /tmp and /opt (empty in the root): the mount points made below never touch the cached root.
     mount -t tmpfs tmpfs "$root/tmp"
+    mount -t tmpfs tmpfs "$root/opt"
     mkdir -p "$root/tmp/build"
     mount --bind "$out" "$root/tmp/build"
     bind "$node_x64" /opt/node

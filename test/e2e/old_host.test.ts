@@ -73,7 +73,7 @@ const sorted = (counts: Map<string, number>) => [...counts].sort(([a], [b]) => a
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function missingPrerequisite(arm64: boolean): string | undefined {
-  for (const tool of ['debootstrap', 'unshare', 'nsenter', 'g++', ...(arm64 ? ['qemu-aarch64-static', 'update-binfmts'] : [])]) {
+  for (const tool of ['debootstrap', 'unshare', 'nsenter', ...(arm64 ? ['g++', 'qemu-aarch64-static', 'update-binfmts'] : [])]) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return tool;
   }
   return undefined;
