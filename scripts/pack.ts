@@ -5,7 +5,8 @@
 //             never runs there. And the bundled dependencies lose what never runs: test data (bintrees ships a 2 MB
 //             test/perf/100k) and source maps. The checkout's package.json is kept aside, restored by postpack.
 //   postpack: puts the checkout's package.json back.
-// A pack that died between the two leaves the copy aside: the next prepack restores it first.
+// A pack that died between the two leaves the copy aside (git shows package.json changed, without its build
+// scripts, so the next pack would not even run prepack): `node dist/scripts/pack.js postpack` puts it back.
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
