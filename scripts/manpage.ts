@@ -119,7 +119,7 @@ export function manPage(): string {
     roff('The unit installed by install-service.sh; drop-ins go in sockmon.service.d/.'),
     '.SH EXIT STATUS',
     roff(
-      '0 after a clean stop; 1 on a runtime error; 2 on a usage or configuration error (one line on stderr naming the bad value). The unit does not restart after exit status 2.',
+      '0 after a clean stop; 1 on a runtime error; 2 on a usage or configuration error (one line on stderr naming the bad value); 3 when the native addon cannot load on this host (another libc or architecture: one line saying what was looked for and how to build from source). The unit does not restart after exit status 2 or 3.',
     ),
     '.SH SEE ALSO',
     '\\fBss\\fR(8), \\fBsystemd.exec\\fR(5), \\fBsystemd.service\\fR(5)',

@@ -17,7 +17,7 @@ import {
 } from './flags';
 import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from '../common/log';
 import { createRegistry } from '../metrics/metrics';
-import { loadNative } from '../kernel/native';
+import { loadNative, NativeLoadError } from '../kernel/native';
 import { snapshotJson, snapshotTable } from './report';
 import { ExporterServer, parseListenAddress } from '../web/server';
 import { WebConfigReloader } from '../web/reload';
@@ -323,7 +323,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';
     process.stderr.write(`${journalPrefix('error')}sockmon: ${usage ? err.message : `error: ${err.message}`}\n`);
-    process.exit(usage ? 2 : 1);
+    process.exit(err instanceof NativeLoadError ? err.exitStatus : usage ? 2 : 1);
   }
 }
 

@@ -1,5 +1,7 @@
 // The one file that loads the compiled addon. Everything else in src/ uses these types and takes the binding as a
 // parameter, so tests can pass a fake.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import loadAddon from 'node-gyp-build';
 
@@ -122,11 +124,52 @@ export interface NativeBinding {
 
 let binding: NativeBinding | undefined;
 
+/** The package root: dist/src/kernel/native.js -> ../../.. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..', '..');
+
+/** The exit status when the addon cannot load: nothing a restart can fix (the unit's RestartPreventExitStatus=). */
+export const NATIVE_LOAD_EXIT_STATUS = 3;
+
+/** The addon did not load on this host: the message is one line saying what was looked for, what the host is, and what to do. */
+export class NativeLoadError extends Error {
+  readonly exitStatus = NATIVE_LOAD_EXIT_STATUS;
+}
+
+/** This host's C library as the loader sees it: "glibc 2.31", "musl", or "unknown libc". */
+export function hostLibc(): string {
+  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] };
+  if (report.header?.glibcVersionRuntime) return `glibc ${report.header.glibcVersionRuntime}`;
+  // Node.js built for musl (Alpine's) maps ld-musl-<arch>.so.1 / libc.musl-<arch>.so.1.
+  if (report.sharedObjects?.some((file) => /musl/.test(path.basename(file)))) return 'musl';
+  return 'unknown libc';
+}
+
+/**
+ * The one line for a host where no addon loads. node-gyp-build chooses the file from the same variables it
+ * reads: npm_config_arch (else the arch), LIBC (else musl when /etc/alpine-release exists, else glibc).
+ */
+export function nativeLoadMessage(root: string, cause: string, env: NodeJS.ProcessEnv = process.env): string {
+  const arch = env.npm_config_arch || os.arch();
+  const libc = env.LIBC || (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+  const wanted = `prebuilds/linux-${arch}/sockmon.${libc}.node`;
+  const firstLine = cause.split('\n')[0].trim();
+  return (
+    `cannot load the native addon: looked for build/Release/sockmon.node and ${wanted} in ${root} (${firstLine}); ` +
+    `this host is linux ${os.arch()} with ${hostLibc()}, the release carries linux-x64 and linux-arm64 addons for glibc 2.17 and later; ` +
+    `build one for this host (needs g++, make, python3): cd ${root} && npx --yes node-gyp@12 rebuild`
+  );
+}
+
 export function loadNative(): NativeBinding {
-  // node-gyp-build looks in the package root (dist/src/native.js -> ../..) for an addon built from source
-  // (build/Release/sockmon.node, what `npm ci` makes in a checkout) and then for the prebuilt one the release
-  // tarball carries (prebuilds/linux-x64/sockmon.glibc.node), checking platform, architecture and libc.
-  binding ??= loadAddon(path.join(__dirname, '..', '..', '..')) as NativeBinding;
+  // node-gyp-build looks in the package root for an addon built from source (build/Release/sockmon.node, what
+  // `npm ci` makes in a checkout) and then for the prebuilt one the release tarball carries
+  // (prebuilds/linux-x64/sockmon.glibc.node), checking platform, architecture and libc. It throws when none
+  // matches, and the loader throws when the file needs what the host lacks (a newer glibc, another machine).
+  try {
+    binding ??= loadAddon(PACKAGE_ROOT) as NativeBinding;
+  } catch (error) {
+    throw new NativeLoadError(nativeLoadMessage(path.resolve(process.env.SOCKMON_PREBUILD || PACKAGE_ROOT), (error as Error).message));
+  }
   return binding;
 }
 

@@ -150,6 +150,23 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     await until(`curl -sf ${METRICS}`, /^sockmon_up 1$/m);
   });
 
+  it('ends in failed at once where the addon cannot load (exit 3), its one line at journal priority err', async () => {
+    // SOCKMON_PREBUILD (node-gyp-build's) points the loader at an empty directory: a host with no addon for it.
+    container!.ok('echo SOCKMON_PREBUILD=/nonexistent >> /etc/default/sockmon');
+    assert.notEqual(container!.run('systemctl restart sockmon').status, 0);
+    await sleep(3000); // more than RestartSec: a restart would have happened by now
+    assert.equal(unitProperty('ActiveState'), 'failed');
+    assert.ok(Number(unitProperty('NRestarts')) <= 1, `NRestarts ${unitProperty('NRestarts')}`);
+    assert.equal(unitProperty('ExecMainStatus'), '3');
+    assert.match(
+      container!.ok('journalctl -t sockmon -p err -o cat'),
+      /^sockmon: error: cannot load the native addon: looked for .*prebuilds\/linux-x64\/sockmon\.glibc\.node in \/nonexistent /m,
+    );
+    container!.ok("sed -i '/^SOCKMON_PREBUILD=/d' /etc/default/sockmon");
+    container!.ok('systemctl reset-failed sockmon && systemctl start sockmon');
+    await until(`curl -sf ${METRICS}`, /^sockmon_up 1$/m);
+  });
+
   it("serves HTTPS with basic auth from docs/security.md's recipe, the key and web config root-only", async () => {
     const hash = execFileSync('htpasswd', ['-nbBC', '10', 'prometheus', 'e2e-secret'], { encoding: 'utf8' }).trim().split(':')[1];
     const recipe = readmeTlsRecipe().replace('$2y$10$REPLACE_WITH_THE_HASH_HTPASSWD_PRINTED', hash);
