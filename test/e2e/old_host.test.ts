@@ -205,7 +205,7 @@ describe('e2e: the release tarball on an old host (Debian 11, glibc 2.31, offici
       prerequisites(this, true);
       work = mkdtempSync(path.join(os.tmpdir(), 'sockmon-oldhost-arm64-'));
       writeFileSync(path.join(work, 'filters.js'), FILTERS_SCRIPT('/usr/local/lib/node_modules/sockmon/dist/src/kernel/filter.js'));
-      hostFilters = execFileSync(process.execPath, ['-e', FILTERS_SCRIPT(path.join(CHECKOUT, 'dist', 'src', 'filter.js'))], { encoding: 'utf8' });
+      hostFilters = execFileSync(process.execPath, ['-e', FILTERS_SCRIPT(path.join(CHECKOUT, 'dist', 'src', 'kernel', 'filter.js'))], { encoding: 'utf8' });
       const armRoot = bullseyeRoot('host-arm64'); // also mounts binfmt_misc and enables qemu-aarch64 when needed
       root = await OldRoot.start(armRoot, nodeRuntime('arm64'), {
         [path.dirname(releaseTarball())]: '/pkg',
