@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
-import yargs, { Argv } from 'yargs';
+import yargs, { Arguments, Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../common/errors';
 import { parseCidr, parsePort, parseState } from '../kernel/filter';
@@ -138,22 +138,12 @@ export function buildParser(argv: string[]): Argv {
       .strict()
       .version(VERSION)
       .options(watchOptions)
-      .command(
-        ['serve', '$0'],
-        'run the Prometheus exporter',
-        (y) => y.options(serveOptions),
-        // Each command's module is loaded when it runs: a snapshot never loads the exporter (prom-client, yaml).
-        async (args) => (await import('./serve')).serve(args as unknown as ServeArgs),
-      )
-      .command(
-        'snapshot',
-        'dump the watched connections once and print them',
-        (y) =>
-          y.options(snapshotOptions).check((args) => {
-            if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
-            return true;
-          }),
-        async (args) => (await import('./snapshot')).snapshot(args as unknown as SnapshotArgs),
+      .command(['serve', '$0'], 'run the Prometheus exporter', (y) => y.options(serveOptions))
+      .command('snapshot', 'dump the watched connections once and print them', (y) =>
+        y.options(snapshotOptions).check((args) => {
+          if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
+          return true;
+        }),
       )
       // `sockmon completion` prints a bash script (a zsh one when $SHELL is zsh) that asks sockmon itself.
       .completion('completion', 'print a shell completion script for bash or zsh: source <(sockmon completion)')
@@ -168,6 +158,18 @@ export function buildParser(argv: string[]): Argv {
   );
 }
 
+/**
+ * Runs the command yargs parsed and checked. The commands have no yargs handlers: after running a handler, yargs
+ * renders the whole help text of any command but the default one (a few ms of every snapshot's start, for nothing).
+ * Each command's module is loaded when it runs: a snapshot never loads the exporter (prom-client, yaml).
+ * --help, --version and completion never get here: yargs answers them and exits.
+ */
+async function runCommand(args: Arguments): Promise<void> {
+  const command = args._[0] ?? 'serve';
+  if (command === 'serve') await (await import('./serve')).serve(args as unknown as ServeArgs);
+  else if (command === 'snapshot') await (await import('./snapshot')).snapshot(args as unknown as SnapshotArgs);
+}
+
 export async function main(argv = hideBin(process.argv)): Promise<void> {
   // Node opens its inspector on 127.0.0.1:9229 on SIGUSR1, which would let any local user run code in the
   // daemon; a listener of our own turns that off.
@@ -177,7 +179,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     const completing = argv.includes('--get-yargs-completions');
     const args = completing ? argv : [...argv, ...flagsFromEnvironment(argv, process.env)];
     checkBooleanValues(args, BOOLEAN_FLAGS);
-    await buildParser(args).parseAsync();
+    await runCommand(await buildParser(args).parseAsync());
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';
