@@ -16,6 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { exited, startServe } from '../test/helpers/cli';
 import { CLI, UNIT_NODE_OPTIONS } from '../test/helpers/paths';
+import { freePort } from '../test/helpers/ports';
 import { median } from './protocol';
 
 const run = promisify(execFile);
@@ -65,14 +66,6 @@ function nodeEnv(nodeOptions?: string): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   return nodeOptions === undefined ? env : { ...env, NODE_OPTIONS: nodeOptions };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A listener on 127.0.0.1 with `count` established connections to it: something real for a snapshot to dump. */

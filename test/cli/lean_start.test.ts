@@ -35,6 +35,8 @@ describe('cli: lean start', () => {
   const env = () => ({ ...process.env, SOCKMON_TEST_MODULES_OUT: out });
   const loaded = () => readFileSync(out, 'utf8').split('\n').filter(Boolean);
   const serveOnly = (modules: string[]) => modules.filter((file) => SERVE_ONLY.some((pattern) => pattern.test(file)));
+  // A process that did not record leaves no file: nothing of an earlier run is read.
+  beforeEach(() => rmSync(out, { force: true }));
   const runRecorded = (args: string[]) => spawnSync(process.execPath, ['--require', RECORDER, CLI, ...args], { encoding: 'utf8', env: env(), timeout: 30_000 });
 
   for (const args of [['snapshot', '--cidr', '127.0.0.0/8', '--port', '1'], ['snapshot', '--json'], ['--help'], ['snapshot', '--watch', '0.1', '--json']]) {
@@ -61,6 +63,8 @@ describe('cli: lean start', () => {
     const served = await startServe(['--cidr', '127.0.0.0/8', '--port', '1'], (a) =>
       spawn(process.execPath, ['--require', RECORDER, CLI, ...a], { env: env() }),
     );
+    // A scrape answered: serve has run past its start (its SIGTERM handler is set), and the scrape path loaded.
+    assert.equal((await fetch(`${served.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).status, 200);
     served.child.kill('SIGTERM');
     assert.equal(await exited(served.child), 0);
     const modules = serveOnly(loaded());
