@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `sockmon serve` (the exporter, default) and `sockmon snapshot` (one dump, printed).
-import yargs, { Argv } from 'yargs';
+import yargs, { Arguments, Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../common/errors';
-import { Cidr, formatCidr, parseCidr, parsePort, parseState, StateName, Watch } from '../kernel/filter';
+import { parseCidr, parsePort, parseState } from '../kernel/filter';
 import {
   checkBooleanValues,
   eachValue,
@@ -15,22 +15,15 @@ import {
   parseTelemetryPath,
   parseWholeNumber,
 } from './flags';
-import { journalPrefix, Logger, LOG_LEVELS, LogLevel } from '../common/log';
-import { createRegistry } from '../metrics/metrics';
-import { loadNative, NativeLoadError } from '../kernel/native';
-import { snapshotJson, snapshotTable } from './report';
-import { ExporterServer, parseListenAddress } from '../web/server';
-import { WebConfigReloader } from '../web/reload';
-import { closeWatcherOptions, SnapshotSource } from '../kernel/snapshot';
-import { SnapshotWatch } from './watch';
-import { SystemdNotifier } from './systemd';
+import { journalPrefix, LOG_LEVELS } from '../common/log';
+import { parseListenAddress } from '../web/listen_address';
+import { NativeLoadError } from '../kernel/native';
 import { VERSION } from '../common/version';
-import { loadWebConfig, WebConfig } from '../web/webconfig';
+import type { WebConfig } from '../web/webconfig';
+import type { ServeArgs } from './serve';
+import type { SnapshotArgs } from './snapshot';
+import { DEFAULT_CIDRS, DEFAULT_PORTS, DEFAULT_STATES } from './watched';
 
-// Repeatable flags get their defaults in watchOf(): a yargs default would also stand in for a bare `--cidr`.
-const DEFAULT_CIDRS = ['203.0.113.96/27'];
-const DEFAULT_PORTS = ['80'];
-const DEFAULT_STATES = ['established', 'time_wait', 'close_wait'];
 /** Bounds on what the configuration may ask for: every per-peer structure is bounded by these. */
 const MAX_PEERS_LIMIT = 100_000;
 const MAX_RETENTION_MS = 7 * 24 * 3_600_000;
@@ -63,6 +56,13 @@ export const watchOptions = {
   },
   'log.level': { type: 'string', default: 'info', describe: `log level (${LOG_LEVELS.join(', ')})`, coerce: oneValue('log.level', parseLogLevel) },
 } as const;
+
+/** The web config is YAML: its parser is loaded only when a serve is given --web.config.file. */
+function loadWebConfig(file: string): WebConfig {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const webconfig = require('../web/webconfig') as typeof import('../web/webconfig');
+  return webconfig.loadWebConfig(file);
+}
 
 export const serveOptions = {
   'web.listen-address': { type: 'string', default: ':19469', describe: 'address to listen on', coerce: oneValue('web.listen-address', parseListenAddress) },
@@ -112,147 +112,6 @@ export const snapshotOptions = {
 
 const BOOLEAN_FLAGS = ['churn', 'idle', 'json', 'web.disable-exporter-metrics'];
 
-interface WatchArgs {
-  cidr?: Cidr[];
-  port?: number[];
-  state?: StateName[];
-}
-
-function watchOf(args: WatchArgs): Watch {
-  const cidrs = args.cidr ?? DEFAULT_CIDRS.map(parseCidr);
-  const ports = args.port ?? DEFAULT_PORTS.map(parsePort);
-  const states = args.state ?? DEFAULT_STATES.flatMap(parseState);
-  return { cidrs, ports: [...new Set(ports)], states: [...new Set(states)] };
-}
-
-/** The close watcher's receive buffer when no --churn.receive-buffer applies (snapshot --watch). */
-const DEFAULT_RECEIVE_BUFFER = 4 << 20;
-
-interface SnapshotArgs extends WatchArgs {
-  json: boolean;
-  watch?: number;
-}
-
-async function snapshot(args: SnapshotArgs): Promise<void> {
-  const watch = watchOf(args);
-  const native = loadNative();
-  if (args.watch === undefined) {
-    const source = new SnapshotSource(new native.DiagReader(), watch);
-    try {
-      const result = await source.take();
-      process.stdout.write((args.json ? snapshotJson(result) : snapshotTable(result, watch.states)) + '\n');
-    } finally {
-      source.close();
-    }
-    return;
-  }
-  // With a close watcher when it can run: opened and closed per peer between refreshes.
-  const closeWatcher = () => new native.CloseWatcher(closeWatcherOptions(watch, DEFAULT_RECEIVE_BUFFER));
-  let source: SnapshotSource;
-  let noChurnReason: string | undefined;
-  try {
-    source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher });
-  } catch (error) {
-    noChurnReason = `the close watcher cannot run: ${(error as Error).message}`;
-    source = new SnapshotSource(new native.DiagReader(), watch);
-  }
-  const command = ['sockmon', ...hideBin(process.argv)].join(' ');
-  const watcher = new SnapshotWatch(source, { intervalSeconds: args.watch, states: watch.states, command, noChurnReason, out: process.stdout });
-  // Ctrl-C ends it, as it ends `watch`: a clean exit, the netlink sockets closed.
-  const stop = () => watcher.stop();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await watcher.run();
-  source.close();
-  process.stdout.write('\n');
-}
-
-interface ServeArgs extends WatchArgs {
-  'web.listen-address': ReturnType<typeof parseListenAddress>;
-  'web.telemetry-path': string;
-  'web.config.file'?: { file: string; config: WebConfig };
-  'web.disable-exporter-metrics': boolean;
-  'max-peers': number;
-  retention: number;
-  'log.level': LogLevel;
-  churn: boolean;
-  'churn.receive-buffer': number;
-  idle: boolean;
-  'idle.buckets': number[];
-}
-
-/** Why listening failed, in one line naming the flag and its value. */
-function listenFailure(host: string | undefined, port: number, error: NodeJS.ErrnoException): string {
-  const value = `${host?.includes(':') ? `[${host}]` : (host ?? '')}:${port}`;
-  const reasons: Record<string, string> = {
-    EADDRINUSE: 'address already in use',
-    EADDRNOTAVAIL: 'address not available on this host',
-    EACCES: 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)',
-    ENOTFOUND: `cannot resolve host "${host}"`,
-    EAI_AGAIN: `cannot resolve host "${host}" (temporary failure)`,
-  };
-  return `--web.listen-address "${value}": ${reasons[error.code ?? ''] ?? error.message}${error.code ? ` (${error.code})` : ''}`;
-}
-
-/** In-flight scrapes get this long to finish after SIGTERM before their connections are cut. */
-const SHUTDOWN_GRACE_MS = 5000;
-
-async function serve(args: ServeArgs): Promise<void> {
-  const log = new Logger(args['log.level']);
-  const watch = watchOf(args);
-  const native = loadNative();
-  const systemd = new SystemdNotifier(native.sdNotify, log);
-  const closeWatcherConfig = closeWatcherOptions(watch, args['churn.receive-buffer']);
-  const closeWatcher = args.churn ? () => new native.CloseWatcher(closeWatcherConfig) : undefined;
-  const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
-  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, log });
-  const registry = createRegistry(source, {
-    maxPeers: args['max-peers'],
-    retentionMs: args.retention,
-    log,
-    churn: args.churn,
-    idleBoundsSeconds,
-    exporterMetrics: !args['web.disable-exporter-metrics'],
-  });
-  const webConfig = args['web.config.file'];
-  const about = { version: VERSION, cidrs: watch.cidrs.map(formatCidr), ports: watch.ports, states: watch.states };
-  const server = new ExporterServer(registry, { telemetryPath: args['web.telemetry-path'], log, webConfig: webConfig?.config, about });
-  const reloader = webConfig ? new WebConfigReloader(webConfig.file, server, log) : undefined;
-  if (webConfig) reloader?.start(webConfig.config);
-  // SIGHUP (systemctl reload) re-reads what can change at runtime: the web config.
-  process.on('SIGHUP', () => {
-    if (reloader) reloader.reload('SIGHUP');
-    else log.info('SIGHUP: no --web.config.file, nothing to reload');
-  });
-  const { host, port } = args['web.listen-address'];
-  const address = await server.listen(port, host).catch((error: NodeJS.ErrnoException) => {
-    throw new Error(listenFailure(host, port, error));
-  });
-  const listening = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-  log.info('listening', {
-    address: listening,
-    version: VERSION,
-    tls: Boolean(webConfig?.config.tls),
-    auth: Boolean(webConfig?.config.users.size),
-    cidrs: watch.cidrs.map(formatCidr).join(','),
-    ports: watch.ports.join(','),
-    states: watch.states.join(','),
-  });
-  systemd.ready(`serving ${listening}`);
-
-  const stop = (signal: string) => {
-    log.info('stopping', { signal });
-    systemd.stopping();
-    reloader?.stop();
-    void server.close(SHUTDOWN_GRACE_MS).then(() => {
-      source.close();
-      process.exit(0);
-    });
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-}
-
 /** The variable standing for a flag: SOCKMON_WEB_LISTEN_ADDRESS for --web.listen-address. */
 export const environmentVariable = (flag: string) => `SOCKMON_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
 
@@ -280,21 +139,12 @@ export function buildParser(argv: string[]): Argv {
       .strict()
       .version(VERSION)
       .options(watchOptions)
-      .command(
-        ['serve', '$0'],
-        'run the Prometheus exporter',
-        (y) => y.options(serveOptions),
-        (args) => serve(args as unknown as ServeArgs),
-      )
-      .command(
-        'snapshot',
-        'dump the watched connections once and print them',
-        (y) =>
-          y.options(snapshotOptions).check((args) => {
-            if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
-            return true;
-          }),
-        (args) => snapshot(args as unknown as SnapshotArgs),
+      .command(['serve', '$0'], 'run the Prometheus exporter', (y) => y.options(serveOptions))
+      .command('snapshot', 'dump the watched connections once and print them', (y) =>
+        y.options(snapshotOptions).check((args) => {
+          if (args.watch !== undefined && args.json) throw new UsageError('--watch draws a table: it does not go with --json');
+          return true;
+        }),
       )
       // `sockmon completion` prints a bash script (a zsh one when $SHELL is zsh) that asks sockmon itself.
       .completion('completion', 'print a shell completion script for bash or zsh: source <(sockmon completion)')
@@ -309,6 +159,18 @@ export function buildParser(argv: string[]): Argv {
   );
 }
 
+/**
+ * Runs the command yargs parsed and checked. The commands have no yargs handlers: after running a handler, yargs
+ * renders the whole help text of any command but the default one (a few ms of every snapshot's start, for nothing).
+ * Each command's module is loaded when it runs: a snapshot never loads the exporter (prom-client, yaml).
+ * --help, --version and completion never get here: yargs answers them and exits.
+ */
+async function runCommand(args: Arguments): Promise<void> {
+  const command = args._[0] ?? 'serve';
+  if (command === 'serve') await (await import('./serve')).serve(args as unknown as ServeArgs);
+  else if (command === 'snapshot') await (await import('./snapshot')).snapshot(args as unknown as SnapshotArgs);
+}
+
 export async function main(argv = hideBin(process.argv)): Promise<void> {
   // Node opens its inspector on 127.0.0.1:9229 on SIGUSR1, which would let any local user run code in the
   // daemon; a listener of our own turns that off.
@@ -318,7 +180,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     const completing = argv.includes('--get-yargs-completions');
     const args = completing ? argv : [...argv, ...flagsFromEnvironment(argv, process.env)];
     checkBooleanValues(args, BOOLEAN_FLAGS);
-    await buildParser(args).parseAsync();
+    await runCommand(await buildParser(args).parseAsync());
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     const usage = err instanceof UsageError || err.name === 'YError';

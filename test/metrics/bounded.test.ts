@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { exited, startServe } from '../helpers/cli';
 import { CLI, UNIT_NODE_OPTIONS } from '../helpers/paths';
+import { freePort } from '../helpers/ports';
 import { parseSamples, Sample } from '../helpers/promtext';
 
 const run = promisify(execFile);
@@ -21,14 +21,6 @@ const MAX_RSS_BYTES = 120 * 1024 * 1024;
 const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
 const sum = (samples: Sample[], name: string) => samples.filter((s) => s.name === name).reduce((total, s) => total + s.value, 0);
 const one = (samples: Sample[], name: string) => samples.find((s) => s.name === name)?.value;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('bounded state: 200,000 distinct peers come and go', function () {
   this.timeout(180_000);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { parseListenAddress } from '../../src/web/server';
+import { parseListenAddress } from '../../src/web/listen_address';
 import { exited, startServe } from '../helpers/cli';
 import { Population } from '../helpers/population';
 import { parseSamples, seriesOf } from '../helpers/promtext';
