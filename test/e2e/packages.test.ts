@@ -190,6 +190,16 @@ describe('e2e: the .deb and .rpm under a real systemd (systemd-nspawn, apt, rpm)
     assert.equal(after, pristine);
   });
 
+  it("installs without starting where the host's policy-rc.d says no (deb-systemd-invoke asks it), and purges clean", () => {
+    container!.ok('printf "#!/bin/sh\\nexit 101\\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d');
+    container!.ok(`apt-get install -y --no-install-recommends ${inside(packages.deb)}`);
+    assert.equal(dpkgStatus(), 'ii');
+    assert.equal(container!.ok('systemctl is-enabled sockmon').trim(), 'enabled');
+    assert.equal(unitProperty('ActiveState'), 'inactive');
+    container!.ok('apt-get purge -y sockmon && rm /usr/sbin/policy-rc.d');
+    assert.equal(container!.ok(LISTED), pristine);
+  });
+
   it('has an .rpm whose contents, requirements and scriptlets are those of the description', () => {
     const query = (...args: string[]) => execFileSync('rpm', ['-qp', ...args, packages.rpm], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     assert.equal(query('--qf', '%{NAME} %{VERSION} %{RELEASE} %{ARCH}'), `sockmon ${VERSION} 1 x86_64`);
