@@ -13,6 +13,8 @@ import { AppManifest, Arch, Description, FormatDescription, readAppManifest } fr
 
 const STAGE_RELEASE = path.resolve(__dirname, '..', '..', '..', 'scripts', 'stage-release.sh');
 const UNIT = 'sockmon.service';
+/** Where the common tree keeps the files each format writes its own way; not part of any package. */
+const SOURCES = '.per-format';
 
 const at = (tree: string, file: string) => path.join(tree, file);
 
@@ -47,7 +49,7 @@ export interface StagedApp {
   app: AppManifest;
 }
 
-/** Stages the files both formats share (everything but the unit and the settings file) for `arch` under `tree`. */
+/** Stages the files both formats share (all but the unit, the settings file and the man page) for `arch` under `tree`. */
 export function stageCommon(description: Description, tarball: string, arch: Arch, tree: string): StagedApp {
   execFileSync('bash', [STAGE_RELEASE, tarball, arch, tree], { stdio: ['ignore', 'inherit', 'inherit'] });
   const { files } = description;
@@ -55,11 +57,12 @@ export function stageCommon(description: Description, tarball: string, arch: Arc
   const app = readAppManifest(appDirectory);
   const node = path.join(files.runtime, 'node', 'bin', 'node');
   writeFile(at(tree, files.command), commandWrapper(node, path.join(files.runtime, 'app', app.cli)), 0o755);
-  writeFile(at(tree, files.manPage), gzipSync(readFileSync(path.join(appDirectory, 'man', 'sockmon.1')), { level: 9 }), 0o644);
   mkdirSync(path.dirname(at(tree, files.monitoring)), { recursive: true });
   renameSync(path.join(appDirectory, 'monitoring'), at(tree, files.monitoring));
-  // The unit and the settings come per format; the shell installer is for hosts with their own Node.js.
-  renameSync(path.join(appDirectory, 'systemd'), path.join(tree, '.systemd'));
+  // The unit, the settings and the man page (which names the settings file) come per format; the shell installer
+  // is for hosts with their own Node.js.
+  renameSync(path.join(appDirectory, 'systemd'), path.join(tree, SOURCES));
+  renameSync(path.join(appDirectory, 'man', 'sockmon.1'), path.join(tree, SOURCES, 'sockmon.1'));
   rmSync(path.join(appDirectory, 'scripts', 'install-service.sh'));
   rmdirSync(path.join(appDirectory, 'scripts')); // fails if the tarball gained other scripts: decide where they go
   rmSync(path.join(appDirectory, 'man'), { recursive: true });
@@ -69,14 +72,16 @@ export function stageCommon(description: Description, tarball: string, arch: Arc
   return { tree, app };
 }
 
-/** A copy of the common tree with the unit and the settings file where `format` puts them. */
+/** A copy of the common tree with the unit, the settings file and the man page, each naming `format`'s settings file. */
 export function formatTree(description: Description, staged: StagedApp, format: FormatDescription, tree: string): void {
   execFileSync('cp', ['-a', '--reflink=auto', staged.tree, tree]);
-  rmSync(path.join(tree, '.systemd'), { recursive: true });
+  rmSync(path.join(tree, SOURCES), { recursive: true });
   const { files } = description;
   const node = path.join(files.runtime, 'node', 'bin', 'node');
   const cli = path.join(files.runtime, 'app', staged.app.cli);
-  const sources = path.join(staged.tree, '.systemd');
+  const sources = path.join(staged.tree, SOURCES);
+  const source = (name: string) => readFileSync(path.join(sources, name), 'utf8').replaceAll('/etc/default/sockmon', format.defaults);
   writeFile(at(tree, path.join(format.unitDirectory, UNIT)), packagedUnit(readFileSync(path.join(sources, UNIT), 'utf8'), node, cli, format.defaults), 0o644);
-  writeFile(at(tree, format.defaults), readFileSync(path.join(sources, 'sockmon.default'), 'utf8').replaceAll('/etc/default/sockmon', format.defaults), 0o644);
+  writeFile(at(tree, format.defaults), source('sockmon.default'), 0o644);
+  writeFile(at(tree, files.manPage), gzipSync(source('sockmon.1'), { level: 9 }), 0o644);
 }

@@ -255,6 +255,9 @@ describe('e2e: the .deb and .rpm under a real systemd (systemd-nspawn, apt, rpm)
     assert.equal(container!.run('systemctl is-enabled sockmon').stdout.trim(), 'disabled');
     assert.equal(unitProperty('ActiveState'), 'inactive');
     assert.match(container!.ok('systemctl cat sockmon'), /^EnvironmentFile=-\/etc\/sysconfig\/sockmon$/m);
+    const manPage = container!.ok('zcat /usr/share/man/man1/sockmon.1.gz');
+    assert.match(manPage, /\/etc\/sysconfig\/sockmon/);
+    assert.doesNotMatch(manPage, /\/etc\/default\/sockmon/);
     setSetting('/etc/sysconfig/sockmon', 'SOCKMON_WEB_LISTEN_ADDRESS', '127.0.0.1:19469');
     container!.ok('systemctl enable --now sockmon');
     await container!.waitFor(`curl -sf ${METRICS}`, buildInfo(VERSION));
