@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Container, containerRoot } from '../helpers/container';
+import { Container, containerRoot, heldConnectionScript } from '../helpers/container';
 import { CHECKOUT, releaseTarball, VERSION } from '../helpers/release';
 
 const PACKAGE = '/usr/lib/node_modules/sockmon';
@@ -38,19 +38,9 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
   let container: Container | undefined;
   let tarball: string;
   let beforeInstall: string;
-  const killOnExit = () => container?.killNow();
 
-  /** Waits until `command` inside prints something matching `pattern`; its output. */
-  async function until(command: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { stdout, stderr } = container!.run(command, 10_000);
-      if (pattern.test(stdout)) return stdout;
-      if (Date.now() > deadline) throw new Error(`\`${command}\` never matched ${pattern}:\n${stdout}${stderr}`);
-      await sleep(250);
-    }
-  }
-  const unitProperty = (name: string) => container!.ok(`systemctl show -P ${name} sockmon`).trim();
+  const until = (command: string, pattern: RegExp, timeoutMs?: number) => container!.waitFor(command, pattern, timeoutMs);
+  const unitProperty = (name: string) => container!.unitProperty('sockmon', name);
   const setDefault = (name: string, value: string) =>
     container!.ok(`sed -i 's|^#*${name}=.*|${name}=${value}|' /etc/default/sockmon && grep -qx '${name}=${value}' /etc/default/sockmon`);
 
@@ -64,17 +54,12 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
     const packed = releaseTarball();
     tarball = path.basename(packed);
     console.log(`      release tarball: ${tarball}, ${(statSync(packed).size / 1024).toFixed(0)} KiB`);
-    process.once('exit', killOnExit);
     container = await Container.boot(root, { [path.dirname(packed)]: '/pkg' });
   });
 
   after(async function () {
     this.timeout(60_000);
-    try {
-      await container?.powerOff();
-    } finally {
-      process.removeListener('exit', killOnExit);
-    }
+    await container?.powerOff();
   });
 
   let installStarted = 0;
@@ -110,8 +95,7 @@ describe('e2e: the release tarball under a real systemd (systemd-nspawn)', funct
 
   it('counts a connection made inside the container, and logs each dump at debug priority', async () => {
     // A server on the watched port and one client connected to it, held open by a transient unit.
-    const peer = `const net = require('net'); net.createServer(() => {}).listen(${PORT}, '127.0.0.1', () => net.connect(${PORT}, '127.0.0.1'));`;
-    container!.ok(`systemd-run --unit=sockmon-e2e-peer /usr/bin/node -e "${peer}"`);
+    container!.ok(`systemd-run --unit=sockmon-e2e-peer /usr/bin/node -e "${heldConnectionScript(PORT)}"`);
     await until(`curl -sf ${METRICS}`, new RegExp(`^sockmon_tcp_connections\\{peer="127\\.0\\.0\\.1",local_port="${PORT}",state="established"\\} 1$`, 'm'));
     assert.match(container!.ok('journalctl -t sockmon -p debug..debug -o cat'), /^level=debug msg=dump sockets=\d+ .*duration_ms=[\d.]+$/m);
     assert.match(container!.ok('journalctl -t sockmon -p info..info -o cat'), /^level=info msg=listening address=127\.0\.0\.1:19469/m);

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { elfNeeds, floorViolations, highestVersions } from '../helpers/elf_needs';
+import { elfNeeds, floorViolations, highestVersions } from '../../scripts/elf_needs';
 import { requireRoot } from '../helpers/netns';
 import { CHECKOUT, releaseTarball } from '../helpers/release';
 

@@ -8,6 +8,10 @@ const ROOT_BUILDER = path.resolve(__dirname, '..', '..', '..', 'test', 'e2e', 'b
 /** A clean environment for commands inside: nothing of the host's (npm's variables, PATH) leaks in. */
 const INSIDE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
 
+/** A script for node -e: a server on 127.0.0.1:`port` and one client connected to it, held open. */
+export const heldConnectionScript = (port: number) =>
+  `const net = require('net'); net.createServer(() => {}).listen(${port}, '127.0.0.1', () => net.connect(${port}, '127.0.0.1'));`;
+
 export interface Result {
   status: number | null;
   stdout: string;
@@ -16,9 +20,12 @@ export interface Result {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The cached Debian bookworm minbase root (systemd, node, npm; no compiler), built on first use. */
-export function containerRoot(): string {
-  return execFileSync('bash', [ROOT_BUILDER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
+/**
+ * The cached Debian bookworm minbase root (systemd, Debian's rpm; no compiler, no python), built on first use:
+ * 'node' adds this host's node and npm (the release tarball's test), 'base' has no Node.js (the OS packages' test).
+ */
+export function containerRoot(flavour: 'node' | 'base' = 'node'): string {
+  return execFileSync('bash', [ROOT_BUILDER, flavour], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
 }
 
 export class Container {
@@ -26,7 +33,11 @@ export class Container {
   private systemdPid = 0;
   private output = '';
 
+  /** Last resort when the test process itself exits: no container outlives it. */
+  private readonly killOnExit = () => this.killNow();
+
   private constructor(private readonly nspawn: ChildProcess) {
+    process.once('exit', this.killOnExit);
     nspawn.stdout?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
     nspawn.stderr?.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
   }
@@ -86,6 +97,22 @@ export class Container {
     return result.stdout;
   }
 
+  /** Waits until `command` inside prints something matching `pattern`; its output. */
+  async waitFor(command: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { stdout, stderr } = this.run(command, 10_000);
+      if (pattern.test(stdout)) return stdout;
+      if (Date.now() > deadline) throw new Error(`\`${command}\` never matched ${pattern}:\n${stdout}${stderr}`);
+      await sleep(250);
+    }
+  }
+
+  /** A property of a unit inside (`systemctl show -P`). */
+  unitProperty(unit: string, name: string): string {
+    return this.ok(`systemctl show -P ${name} ${unit}`).trim();
+  }
+
   /** Processes still in the container's PID namespace. */
   private processesLeft(): number[] {
     if (!this.pidNamespace) return [];
@@ -124,10 +151,10 @@ export class Container {
     const deadline = Date.now() + 5_000;
     while (this.processesLeft().length && Date.now() < deadline) await sleep(100);
     const left = this.processesLeft();
+    if (exited()) process.removeListener('exit', this.killOnExit);
     if (!exited() || left.length) throw new Error(`container not gone: systemd-nspawn exited=${exited()}, processes left ${left.join(' ')}`);
   }
 
-  /** Last resort when the test process itself exits: no container outlives it. */
   killNow(): void {
     if (this.nspawn.exitCode === null && this.nspawn.signalCode === null) this.nspawn.kill('SIGKILL');
   }

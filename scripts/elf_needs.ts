@@ -23,7 +23,8 @@ export function parseReadelf(output: string): ElfNeeds {
 }
 
 export function elfNeeds(file: string): ElfNeeds {
-  return parseReadelf(execFileSync('readelf', ['-d', '-V', '-W', file], { encoding: 'utf8' }));
+  // A Node.js binary's symbol version table is megabytes of text.
+  return parseReadelf(execFileSync('readelf', ['-d', '-V', '-W', file], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
 
 /** The release's floor: what an addon may ask of a host where Node.js 20's official binaries run. */
@@ -32,7 +33,7 @@ export const FLOOR: Record<string, string> = { x64: '2.28', arm64: '2.17' };
 const ALLOWED_LIBRARY = /^(libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|ld-linux(-x86-64|-aarch64)\.so\.[12])$/;
 
 const versionParts = (version: string) => version.split('.').map(Number);
-function compareVersions(a: string, b: string): number {
+export function compareVersions(a: string, b: string): number {
   const [x, y] = [versionParts(a), versionParts(b)];
   for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
   return 0;
