@@ -92,6 +92,12 @@ export const serveOptions = {
     describe: 'receive buffer for close events, bytes (capped by net.core.rmem_max without CAP_NET_ADMIN)',
     coerce: oneValue('churn.receive-buffer', (text) => parseWholeNumber(text, 'buffer size', 4096, 1 << 30)),
   },
+  'live-reuse': {
+    type: 'boolean',
+    default: true,
+    describe:
+      'export ESTABLISHED connections by data segments received so far: reuse read from the live connections (asks the kernel for tcp_info; --no-live-reuse: off)',
+  },
   idle: { type: 'boolean', default: false, describe: 'export how long ESTABLISHED connections have been idle (asks the kernel for tcp_info)' },
   'idle.buckets': {
     type: 'string',
@@ -110,7 +116,7 @@ export const snapshotOptions = {
   },
 } as const;
 
-const BOOLEAN_FLAGS = ['churn', 'idle', 'json', 'web.disable-exporter-metrics'];
+const BOOLEAN_FLAGS = ['churn', 'idle', 'live-reuse', 'json', 'web.disable-exporter-metrics'];
 
 interface WatchArgs {
   cidr?: Cidr[];
@@ -179,6 +185,7 @@ interface ServeArgs extends WatchArgs {
   'churn.receive-buffer': number;
   idle: boolean;
   'idle.buckets': number[];
+  'live-reuse': boolean;
 }
 
 /** Why listening failed, in one line naming the flag and its value. */
@@ -205,8 +212,10 @@ async function serve(args: ServeArgs): Promise<void> {
   const closeWatcherConfig = closeWatcherOptions(watch, args['churn.receive-buffer']);
   const closeWatcher = args.churn ? () => new native.CloseWatcher(closeWatcherConfig) : undefined;
   const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
-  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, log });
+  const liveReuse = args['live-reuse'];
+  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, liveSegments: liveReuse, log });
   const registry = createRegistry(source, {
+    liveReuse,
     maxPeers: args['max-peers'],
     retentionMs: args.retention,
     log,

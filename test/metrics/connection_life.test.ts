@@ -171,7 +171,7 @@ describe('connection life and the closing side, from real conversations in a pri
     scrapes.forEach((samples, i) => check(samples, `scrape ${i + 1} of ${scrapes.length}`));
   });
 
-  it('shows live connections by idle time with sub-second buckets, keeps zeros once they are gone, and passes promtool', async () => {
+  it('shows live connections by idle time with sub-second buckets and by requests so far, keeps zeros once they are gone, and passes promtool', async () => {
     const from = '203.0.113.107';
     let during: Sample[] = [];
     await converse(
@@ -185,10 +185,16 @@ describe('connection life and the closing side, from real conversations in a pri
     assert.equal(live.count, 2);
     assert.equal(onlyBucket(live), '1', JSON.stringify([...live.buckets]));
     assert.equal(live.sum, undefined, 'no _sum: the kernel gives idle times, sockmon counts them per bucket only');
+    // Live reuse (on by default): the same two ESTABLISHED connections, one request (one data segment) each so far.
+    const reuse = histogramOf(during, 'sockmon_tcp_connection_live_data_segments_in', from);
+    assert.equal(reuse.count, 2);
+    assert.equal(reuse.sum, 2);
+    assert.equal(onlyBucket(reuse), '1', JSON.stringify([...reuse.buckets]));
     await eventually(async () => {
       const samples = await scrape();
       const gone = histogramOf(samples, 'sockmon_tcp_connection_idle_seconds', from);
       assert.equal(gone.count, 0, 'the pool drained: 0, not a gap');
+      assert.equal(histogramOf(samples, 'sockmon_tcp_connection_live_data_segments_in', from).count, 0, 'live reuse: 0, not a gap');
       assert.deepEqual(new Set(gone.buckets.values()), new Set([0]));
       assert.equal(onlyBucket(histogramOf(samples, 'sockmon_tcp_connection_idle_before_close_seconds', from)), '5');
     });
