@@ -62,24 +62,22 @@ export class ClosingTotalsByLabel {
         entry.totals = { ...entry.totals, segments: empty(SEGMENT_BOUNDS), idleBeforeClose: empty(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS), timeWait: 0 };
       }
     }
-    const entryFor = (group: { peer: string; localPort: number }) => {
-      const peer = label(group.peer);
-      const key = keyOf({ peer, localPort: group.localPort });
+    /** The entry of (labelled peer, port), created at 0. */
+    const entryAt = (peer: string, localPort: number) => {
+      const key = keyOf({ peer, localPort });
       let entry = this.entries.get(key);
       if (!entry) {
-        const totals = {
-          peer,
-          localPort: group.localPort,
-          segments: empty(SEGMENT_BOUNDS),
-          idleBeforeClose: empty(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS),
-          timeWait: 0,
-        };
+        const totals = { peer, localPort, segments: empty(SEGMENT_BOUNDS), idleBeforeClose: empty(IDLE_BEFORE_CLOSE_BOUNDS_SECONDS), timeWait: 0 };
         entry = { totals, seen: now, pending: 0, closedBefore: 0 };
         this.entries.set(key, entry);
       }
       entry.seen = now;
       return entry;
     };
+    // Every (label, port) the churn totals keep has its series from 0, as closed_total has, before its first
+    // close: a series that appeared with its first closes already in it would hide them from increase().
+    for (const k of churn) entryAt(k.peer, k.localPort);
+    const entryFor = (group: { peer: string; localPort: number }) => entryAt(label(group.peer), group.localPort);
     const entryOf = (group: { peer: string; localPort: number }) => entryFor(group).totals;
     const segmentWidth = SEGMENT_BOUNDS.length + 1;
     const idleWidth = IDLE_BEFORE_CLOSE_BOUNDS_SECONDS.length + 1;
@@ -91,10 +89,6 @@ export class ClosingTotalsByLabel {
       });
     }
     for (const group of closed.timeWait) entryFor(group).pending += group.count;
-    for (const k of churn) {
-      const entry = this.entries.get(keyOf(k));
-      if (entry) entry.seen = now;
-    }
     for (const [key, entry] of this.entries) {
       const closes = closedNow.get(key) ?? 0;
       const credit = Math.min(entry.pending, closes - entry.totals.timeWait);

@@ -139,7 +139,7 @@ describe('alerts end to end: real sockets, Prometheus, Alertmanager, a webhook',
       for (const line of lines) if (line.startsWith('{')) notifications.push(JSON.parse(line) as Notification);
     });
     await waitForOutput(receiver, 'listening');
-    const serve = await startServe(['--port', '80', '--port', '81'], (args) => ns!.spawn(process.execPath, [CLI, ...args]), '127.0.0.1:19469');
+    const serve = await startServe(['--port', '80', '--port', '81', '--port', '82'], (args) => ns!.spawn(process.execPath, [CLI, ...args]), '127.0.0.1:19469');
     children.push(serve.child);
     writeFileSync(
       path.join(dir, 'alertmanager.yml'),
@@ -232,34 +232,54 @@ describe('alerts end to end: real sockets, Prometheus, Alertmanager, a webhook',
     assert.ok(!fired('SockmonTimeWaitPerPeerHigh', { peer: QUEUE_PEER }), 'the queue clients left no TIME-WAIT');
   });
 
-  it('fires SockmonKeepAliveReuseLost once clients go from keep-alive reuse to one request per connection, not before', async () => {
-    // Reuse: 5 connections carry 40 requests each, then stay open and idle 6 s: a live pool, nothing closed.
+  it('fires SockmonKeepAliveReuseLost once clients go from keep-alive reuse to one request per connection, not while a pool lives beside burst closes', async () => {
+    /** `waves` waves of 10 one-request connections from REUSE_PEER on `port`, at most one wave a second (so at
+     *  most 200 closes in a 20 s window), until `stop()` says so. */
+    const oneRequestWaves = async (port: number, firstLocalPort: number, waves: number, stop: () => boolean = () => false) => {
+      for (let wave = 0; wave < waves && !stop(); wave++) {
+        const waveStarted = Date.now();
+        await converse({
+          host: BACKEND,
+          port,
+          keepAliveTimeoutMs: 60_000,
+          conversations: [{ from: REUSE_PEER, count: 10, requests: 1, close: 'client', firstLocalPort: firstLocalPort + wave * 10 }],
+        });
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - waveStarted))));
+      }
+    };
+    // Reuse: a pool of 10 connections carries 40 requests each, then stays open and idle 16 s. Beside it, for
+    // 10 s, burst connections of one request each, closed at once (on port 82, which sockmon also watches):
+    // the closed connections alone read "no reuse" (mean 1, idle ~0, 20+ closes in the 20 s window) and would
+    // fire within the 3 s `for:`; with the pool's 400 live requests counted in, the mean stays above 2
+    // ((at most 200 + 400) / (200 + 10) = 2.9).
     const reuseStarted = Date.now();
-    await converse({
-      host: BACKEND,
-      port: 80,
-      keepAliveTimeoutMs: 60_000,
-      conversations: [{ from: REUSE_PEER, count: 5, requests: 40, close: 'client', waitMs: 6000 }],
-    });
-    assert.ok(!fired('SockmonKeepAliveReuseLost', { peer: REUSE_PEER }), 'no alert while the pool reused its connections');
-    // Reuse lost: one request per connection, closed right after it, 10 a second for up to 40 s. The live
-    // mean is then 0-1 and the 20 s windows hold only these closes (mean 1, idle ~0) and the pool's 5.
-    const lost = Date.now();
-    let firing: number | undefined;
-    const watcher = notified('SockmonKeepAliveReuseLost', 'firing', { peer: REUSE_PEER }, lost, 45_000).then((at) => (firing = at));
-    for (let wave = 0; wave < 40 && firing === undefined; wave++) {
-      const waveStarted = Date.now();
-      await converse({
+    const pool = ns!.spawn(process.execPath, [
+      CONVERSATIONS,
+      JSON.stringify({
         host: BACKEND,
         port: 80,
         keepAliveTimeoutMs: 60_000,
-        conversations: [{ from: REUSE_PEER, count: 10, requests: 1, close: 'client', firstLocalPort: 40_000 + wave * 10 }],
-      });
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - waveStarted))));
-    }
+        conversations: [{ from: REUSE_PEER, count: 10, requests: 40, close: 'client', waitMs: 16_000 }],
+      }),
+    ]);
+    const poolDone = waitForOutput(pool, 'done', 60_000);
+    await waitForOutput(pool, 'conversed', 30_000);
+    await oneRequestWaves(82, 50_000, 10);
+    // The closes of the last waves are scraped and evaluated within ~2 s (1 s scrape, 1 s evaluation), and the
+    // `for:` adds 3 s: wait that long before calling it silent.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    assert.ok(!fired('SockmonKeepAliveReuseLost', { peer: REUSE_PEER }), 'no alert while the pool reused its connections beside burst closes');
+    const silentFor = (Date.now() - reuseStarted) / 1000;
+    await poolDone;
+    // Reuse lost: one request per connection, closed right after it, 10 a second. The live mean is then 0-1;
+    // the alert fires once the pool's 10 closes of 40 requests each have left the 20 s windows.
+    const lost = Date.now();
+    let firing: number | undefined;
+    const watcher = notified('SockmonKeepAliveReuseLost', 'firing', { peer: REUSE_PEER }, lost, 60_000).then((at) => (firing = at));
+    await oneRequestWaves(80, 40_000, 55, () => firing !== undefined);
     await watcher;
     console.log(
-      `      SockmonKeepAliveReuseLost: silent through ${((lost - reuseStarted) / 1000).toFixed(1)} s of reuse, fired ${((firing! - lost) / 1000).toFixed(1)} s after one request per connection began`,
+      `      SockmonKeepAliveReuseLost: silent through ${silentFor.toFixed(1)} s of a live pool beside burst closes, fired ${((firing! - lost) / 1000).toFixed(1)} s after one request per connection began`,
     );
   });
 });

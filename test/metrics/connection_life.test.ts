@@ -291,6 +291,10 @@ describe('connection life: totals per peer label', () => {
     // The closes arrive: every TIME-WAIT is credited, none twice.
     assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(9), 2000)), 7);
     assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(12), 3000)), 7);
+    // A label the churn totals keep (live connections) has its series at 0 before its first close, so
+    // that close shows in increase().
+    const fresh = totals.update({ life: [], timeWait: [] }, self, [...churn(12), { peer: 'b', localPort: 80, closed: 0 }], 3500).find((r) => r.peer === 'b');
+    assert.deepEqual([fresh?.timeWait, fresh?.segments.sum, Array.from(fresh?.segments.buckets ?? [1]).every((n) => n === 0)], [0, 0, true]);
     // The churn totals started again from 0 (forgotten and back): so does time_wait.
     assert.equal(tw(totals.update({ life: [], timeWait: timeWait(1) }, self, churn(0), 4000)), 0);
     assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(1), 5000)), 1);
