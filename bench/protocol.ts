@@ -77,6 +77,13 @@ export interface WorkerResult {
    * the median difference between the two identical reference dumps of a set (|reference - again|).
    */
   listenerCost: { samples: number; referenceMs: number; withListenersMs: number; addedMs: number; walkMs: number; emptyMs: number; noiseMs: number };
+  /**
+   * What live reuse costs (sockmon_tcp_connection_live_data_segments_in: tcp_info per ESTABLISHED socket,
+   * bucketed by data segments): `samples` back-to-back sets of sockmon serve's default dump without it, with
+   * it, and without it again. Medians in ms: wall time, the added wall time per set, the noise (|reference -
+   * again|), and this process's CPU time per dump (the dump threads included) without it and added by it.
+   */
+  liveReuseCost: { samples: number; referenceMs: number; withLiveMs: number; addedMs: number; noiseMs: number; cpuReferenceMs: number; cpuAddedMs: number };
   /** monitorEventLoopDelay in ms (1 ms resolution) while native dumps ran; the naive parser's for contrast. */
   eventLoop: { native: Histogram; naive: Histogram };
   /** sockmon serve, from /proc/<pid>/status, kB: at start, after each timed round, at the end, peak. */

@@ -99,6 +99,17 @@ const TARGETS: Target[] = [
     },
   },
   {
+    name: 'live reuse (live data-segments histogram) adds at most 5% to a scrape (median CPU added per back-to-back dump set vs the median full /metrics scrape wall time, and vs the dump CPU without it)',
+    check: (r) => {
+      const { cpuAddedMs, cpuReferenceMs, addedMs } = r.worker.liveReuseCost;
+      const x = cpuAddedMs / medianOf(r, 'scrape');
+      return [
+        x <= 0.05,
+        `${signed(cpuAddedMs)} ms CPU = ${(100 * x).toFixed(1)}% of a scrape, ${(100 * (cpuAddedMs / cpuReferenceMs)).toFixed(1)}% of the dump's CPU; wall ${signed(addedMs)} ms`,
+      ];
+    },
+  },
+  {
     name: 'sockmon RSS under 120 MB (after the rounds and the concurrency check)',
     check: (r) => [r.worker.rss.endKb < 120 * 1024, mb(r.worker.rss.endKb)],
   },
@@ -155,6 +166,9 @@ export function sizeSection(result: SizeResult): string {
       `added per set ${signed(w.listenerCost.addedMs)} ms; the listening-table walk alone ${ms(w.listenerCost.walkMs)} ms, of which an empty dump ` +
       `(no table walked: threads, syscalls, N-API) ${ms(w.listenerCost.emptyMs)} ms; noise: two identical reference dumps of a set differ by ${ms(w.listenerCost.noiseMs)} ms (median); ` +
       `the dump reported ${int(w.listeners.count)} listener(s) of port 80 (queues ${int(w.listeners.queue)}, limits ${int(w.listeners.limit)})`,
+    `- live reuse, ${w.liveReuseCost.samples} back-to-back sets (medians): sockmon serve's default dump ${ms(w.liveReuseCost.referenceMs)} ms wall, ${ms(w.liveReuseCost.cpuReferenceMs)} ms CPU; ` +
+      `with the live data-segments histogram (tcp_info per ESTABLISHED socket) ${ms(w.liveReuseCost.withLiveMs)} ms wall; added per set ${signed(w.liveReuseCost.addedMs)} ms wall, ` +
+      `${signed(w.liveReuseCost.cpuAddedMs)} ms CPU; noise: two identical dumps of a set differ by ${ms(w.liveReuseCost.noiseMs)} ms wall (median)`,
     `- per native dump (median): ${int(w.native.recvCalls)} recv calls, ${int(w.native.bytes)} bytes, CPU ${ms(w.native.userMs)} ms user + ${ms(w.native.sysMs)} ms kernel; restarts ${w.native.restarts}`,
     `- CPU per scrape (10 ms ticks, averaged over the timed rounds): sockmon serve ${ms(w.scrapeCpu.userMs)} ms user + ${ms(w.scrapeCpu.sysMs)} ms kernel` +
       (w.nodeExporterCpu ? `; node_exporter ${ms(w.nodeExporterCpu.userMs)} ms user + ${ms(w.nodeExporterCpu.sysMs)} ms kernel` : '') +

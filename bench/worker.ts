@@ -399,6 +399,52 @@ async function main(): Promise<void> {
     noiseMs: median(cost.noise),
   };
 
+  // What live reuse (the live data-segments histogram) costs a scrape: the dump sockmon serve makes by
+  // default (close watcher on: every live state), with and without tcp_info bucketed by data segments, in
+  // back-to-back sets (order reversed every other set). Wall time and this process's CPU (the dump's threads
+  // included): on a shared machine the CPU time is the steadier figure.
+  const serveRequest = dumpRequest(watch, { liveStates: true });
+  const liveRequest = dumpRequest(watch, { liveStates: true, liveSegments: true });
+  const timeDumpCpu = async (dumpRequest: DumpRequest) => {
+    const cpu = process.cpuUsage();
+    const ms = await timeDump(dumpRequest);
+    const used = process.cpuUsage(cpu);
+    return { ms, cpuMs: (used.user + used.system) / 1000 };
+  };
+  const live = {
+    reference: [] as number[],
+    withLive: [] as number[],
+    added: [] as number[],
+    noise: [] as number[],
+    cpuReference: [] as number[],
+    cpuAdded: [] as number[],
+  };
+  await refreshIfOld(Math.max(5000, 3 * LISTENER_COST_SAMPLES * median(times.native ?? [0])));
+  for (let i = 0; i < LISTENER_COST_SAMPLES; i++) {
+    const order = [
+      ['reference', serveRequest],
+      ['withLive', liveRequest],
+      ['again', serveRequest],
+    ] as const;
+    const set: Record<string, { ms: number; cpuMs: number }> = {};
+    for (const [name, request] of i % 2 ? [...order].reverse() : order) set[name] = await timeDumpCpu(request);
+    live.reference.push(set.reference.ms);
+    live.withLive.push(set.withLive.ms);
+    live.added.push(set.withLive.ms - set.reference.ms);
+    live.noise.push(Math.abs(set.reference.ms - set.again.ms));
+    live.cpuReference.push(set.reference.cpuMs);
+    live.cpuAdded.push(set.withLive.cpuMs - set.reference.cpuMs);
+  }
+  const liveReuseCost: WorkerResult['liveReuseCost'] = {
+    samples: LISTENER_COST_SAMPLES,
+    referenceMs: median(live.reference),
+    withLiveMs: median(live.withLive),
+    addedMs: median(live.added),
+    noiseMs: median(live.noise),
+    cpuReferenceMs: median(live.cpuReference),
+    cpuAddedMs: median(live.cpuAdded),
+  };
+
   // Where ss spends its time: one more run under bash's `time` (wall, user, kernel seconds).
   const ssTimes = await new Promise<string>((resolve, reject) => {
     const child = spawn('bash', ['-c', 'TIMEFORMAT="%3R %3U %3S"; time ss "$@" > /dev/null', 'bash', ...SS_ARGS], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -447,6 +493,7 @@ async function main(): Promise<void> {
     },
     listeners,
     listenerCost,
+    liveReuseCost,
     eventLoop: { native: mergeHistograms(eldNative), naive: mergeHistograms(eldNaive) },
     rss: { startKb: rssStart, rounds: rssRounds, endKb: procStatusKb(sockmonPid, 'VmRSS'), hwmKb: procStatusKb(sockmonPid, 'VmHWM') },
     nodeExporterCpu,

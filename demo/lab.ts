@@ -16,6 +16,11 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'cli.js');
 const CLIENTS = path.join(__dirname, 'lab_clients.js');
 const SECONDS = Number(process.env.LAB_SECONDS ?? 20);
+/** Seconds after the load starts at which the lab also reads live and closed requests per connection. */
+const AT = (process.env.LAB_AT ?? '5,30')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const BACKEND = '203.0.113.10';
 const PROXIES = [
   { address: '203.0.113.114', reuse: 'safe' },
@@ -38,6 +43,11 @@ export interface LabRow {
   segmentsMean: number;
   idleMedian: number;
   openedPerSecond: number;
+  /** Requests per connection at `LAB_AT` seconds after the load started: of the live ESTABLISHED connections
+   *  then (sum / count of sockmon_tcp_connection_live_data_segments_in) and of those closed since the start. */
+  at: { seconds: number; live: number; closed: number }[];
+  /** At the end of the load: the live connections' requests per connection. */
+  liveMean: number;
 }
 
 function apacheConfig(dir: string): string {
@@ -110,7 +120,14 @@ function histogramDelta(before: Sample[], after: Sample[], name: string, labels:
   return les.map((le) => [le === '+Inf' ? Infinity : Number(le), delta(before, after, `${name}_bucket`, { ...labels, le })] as [number, number]);
 }
 
-export async function runLab(seconds = SECONDS, log: (line: string) => void = () => {}): Promise<LabRow[]> {
+const liveMean = (samples: Sample[], labels: Record<string, string>) => {
+  const one = (name: string) => samples.find((s) => s.name === name && s.labels.peer === labels.peer && s.labels.local_port === labels.local_port)?.value ?? 0;
+  return one('sockmon_tcp_connection_live_data_segments_in_sum') / one('sockmon_tcp_connection_live_data_segments_in_count');
+};
+const closedMean = (before: Sample[], after: Sample[], labels: Record<string, string>) =>
+  delta(before, after, 'sockmon_tcp_connection_data_segments_in_sum', labels) / delta(before, after, 'sockmon_tcp_connection_data_segments_in_count', labels);
+
+export async function runLab(seconds = SECONDS, log: (line: string) => void = () => {}, at: number[] = AT): Promise<LabRow[]> {
   const ns = await NetworkNamespace.create([`${BACKEND}/32`, ...PROXIES.map((p) => `${p.address}/32`)], 'sockmon-lab-');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-lab-'));
   const children: ChildProcess[] = [];
@@ -151,7 +168,18 @@ export async function runLab(seconds = SECONDS, log: (line: string) => void = ()
     };
     log(`lab: ${seconds} s of traffic on 4 frontends: 20 one-shot clients/s and 2 sessions/s of 10 requests each`);
     const clients = ns.spawn(process.execPath, [CLIENTS, JSON.stringify(plan)]);
-    const made = JSON.parse(await waitForOutput(clients, '}', (seconds + 60) * 1000)) as { requests: number[] };
+    const loadStarted = Date.now();
+    const output = waitForOutput(clients, '}', (seconds + 60) * 1000);
+    const during: { seconds: number; samples: Sample[] }[] = [];
+    for (const t of at.filter((t) => t < seconds)) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, loadStarted + t * 1000 - Date.now())));
+      during.push({ seconds: t, samples: await scrape() });
+    }
+    const atEnd = await (async () => {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, loadStarted + seconds * 1000 - 500 - Date.now())));
+      return scrape(); // just before the clients stop: the live pools
+    })();
+    const made = JSON.parse(await output) as { requests: number[] };
     await new Promise((resolve) => setTimeout(resolve, 8000)); // idle pools close (KeepAliveTimeout 5 s)
     const after = await scrape();
     const rows: LabRow[] = [];
@@ -173,6 +201,8 @@ export async function runLab(seconds = SECONDS, log: (line: string) => void = ()
           segmentsMean: delta(before, after, 'sockmon_tcp_connection_data_segments_in_sum', labels) / closed,
           idleMedian: quantile(0.5, histogramDelta(before, after, 'sockmon_tcp_connection_idle_before_close_seconds', labels)),
           openedPerSecond: opened / seconds,
+          at: during.map(({ seconds: t, samples }) => ({ seconds: t, live: liveMean(samples, labels), closed: closedMean(before, samples, labels) })),
+          liveMean: liveMean(atEnd, labels),
         });
       }),
     );
@@ -190,14 +220,16 @@ async function main(): Promise<void> {
   }
   const rows = await runLab(SECONDS, (line) => console.log(line));
   console.log(
-    '| setup | proxy peer | port | requests made | closed | opened/s | requests/connection (median; mean) | idle before close, median | time_wait / closed |',
+    '| setup | proxy peer | port | requests made | closed | opened/s | requests/connection (median; mean) | live requests/connection at the end | idle before close, median | time_wait / closed |',
   );
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     console.log(
-      `| ${r.setup} | ${r.peer} | ${r.port} | ${r.requests} | ${r.closed} | ${r.openedPerSecond.toFixed(1)} | ${r.segmentsMedian.toFixed(1)}; ${r.segmentsMean.toFixed(1)} | ${r.idleMedian.toFixed(3)} s | ${r.timeWait}/${r.closed} |`,
+      `| ${r.setup} | ${r.peer} | ${r.port} | ${r.requests} | ${r.closed} | ${r.openedPerSecond.toFixed(1)} | ${r.segmentsMedian.toFixed(1)}; ${r.segmentsMean.toFixed(1)} | ${r.liveMean.toFixed(1)} | ${r.idleMedian.toFixed(3)} s | ${r.timeWait}/${r.closed} |`,
     );
   }
+  console.log('\nrequests per connection after the load started (LAB_AT), live ESTABLISHED / closed since the start:');
+  for (const r of rows) console.log(`${r.setup}: ${r.at.map((a) => `${a.seconds} s: live ${a.live.toFixed(1)}, closed ${a.closed.toFixed(1)}`).join('; ')}`);
 }
 
 if (require.main === module) {

@@ -30,8 +30,10 @@ void ResetListeners(RecordSink& sink) { static_cast<ListenTable&>(sink).Clear();
 struct DumpResult {
   CountMap groups;
   IdleMap idle;
+  LiveSegmentsMap live_segments;
   NewTimeWaitMap new_time_wait;
   size_t idle_width = 0;
+  size_t live_segments_width = 0;
   uint64_t scanned = 0;
   uint64_t duplicates = 0;
   ListenTable listeners;
@@ -49,6 +51,13 @@ struct DumpResult {
       std::vector<uint32_t>& into = idle[key];
       if (into.empty()) into.assign(buckets.size(), 0);
       for (size_t b = 0; b < buckets.size(); ++b) into[b] += buckets[b];
+    }
+    live_segments_width = counts.live_segment_buckets();
+    for (const auto& [key, live] : counts.live_segments()) {
+      LiveSegments& into = live_segments[key];
+      if (into.buckets.empty()) into.buckets.assign(live.buckets.size(), 0);
+      for (size_t b = 0; b < live.buckets.size(); ++b) into.buckets[b] += live.buckets[b];
+      into.sum += live.sum;
     }
     for (const auto& [key, count] : counts.new_time_wait()) new_time_wait[key] += count;
     scanned += counts.scanned();
@@ -75,11 +84,11 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
   // With `listen`, each lane then dumps the listening sockets of the watched ports on the same socket and
   // thread: that request walks only the kernel's listening table.
   void RunDump(const DumpRequest& request, const DumpRequest* listen, const std::vector<uint32_t>& idle_bounds_ms,
-               DumpResult& result) {
+               const std::vector<uint32_t>& live_segment_bounds, DumpResult& result) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) throw SysError{EBADF, "recvmsg"};
     for (Lane& lane : lanes_) {
-      lane.counts.Reset(idle_bounds_ms);
+      lane.counts.Reset(idle_bounds_ms, live_segment_bounds);
       lane.listeners.Clear();
       lane.stats = DumpStats{};
     }
@@ -143,21 +152,23 @@ class DiagReader : public Napi::ObjectWrap<DiagReader> {
 class DumpWorker : public Napi::AsyncWorker {
  public:
   DumpWorker(Napi::Env env, DiagReader* reader, Napi::Object reader_object, DumpRequest request,
-             std::optional<DumpRequest> listen, std::vector<uint32_t> idle_bounds_ms)
+             std::optional<DumpRequest> listen, std::vector<uint32_t> idle_bounds_ms,
+             std::vector<uint32_t> live_segment_bounds)
       : Napi::AsyncWorker(env, "sockmon:dump"),
         deferred_(Napi::Promise::Deferred::New(env)),
         reader_(reader),
         reader_ref_(Napi::Persistent(reader_object)),
         request_(std::move(request)),
         listen_(std::move(listen)),
-        idle_bounds_ms_(std::move(idle_bounds_ms)) {}
+        idle_bounds_ms_(std::move(idle_bounds_ms)),
+        live_segment_bounds_(std::move(live_segment_bounds)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     try {
-      reader_->RunDump(request_, listen_ ? &*listen_ : nullptr, idle_bounds_ms_, result_);
+      reader_->RunDump(request_, listen_ ? &*listen_ : nullptr, idle_bounds_ms_, live_segment_bounds_, result_);
     } catch (const SysError& error) {
       error_ = error;
       SetError("dump failed");  // OnError builds the real Error from error_
@@ -192,7 +203,8 @@ class DumpWorker : public Napi::AsyncWorker {
     result.Set("states", states);
     result.Set("counts", values);
     result.Set("live", live);
-    if (request_.tcp_info) result.Set("idle", IdleGroups(env));
+    if (!idle_bounds_ms_.empty()) result.Set("idle", IdleGroups(env));
+    if (!live_segment_bounds_.empty()) result.Set("liveSegments", LiveSegmentGroups(env));
     result.Set("newTimeWait", NewTimeWait(env));
     if (listen_) {
       result.Set("listeners", Listeners(env));
@@ -204,45 +216,60 @@ class DumpWorker : public Napi::AsyncWorker {
     deferred_.Resolve(result);
   }
 
-  // {peers, ports, buckets}: group i's bucket b is buckets[i * (bounds + 1) + b], not cumulative.
-  Napi::Object IdleGroups(Napi::Env env) {
-    const size_t n = result_.idle.size();
-    const size_t width = result_.idle_width;
+  // {peers, ports, ...}: one entry per (peer, port) group of `map`; `fill(result, n)` adds the group arrays
+  // of n entries, `set(i, value)` fills entry i of them.
+  template <typename Map, typename Fill>
+  static Napi::Object PeerPortGroups(Napi::Env env, const Map& map, Fill fill) {
+    const size_t n = map.size();
     auto peers = Napi::Uint8Array::New(env, n * 16);
     auto ports = Napi::Uint16Array::New(env, n);
-    auto buckets = Napi::Uint32Array::New(env, n * width);
+    Napi::Object result = Napi::Object::New(env);
+    auto set = fill(result, n);
     size_t i = 0;
-    for (const auto& [key, counts] : result_.idle) {
+    for (const auto& [key, value] : map) {
       std::memcpy(peers.Data() + i * 16, key.peer, 16);
       ports[i] = key.port;
-      std::copy(counts.begin(), counts.end(), buckets.Data() + i * width);
-      ++i;
+      set(i++, value);
     }
-    Napi::Object result = Napi::Object::New(env);
     result.Set("peers", peers);
     result.Set("ports", ports);
-    result.Set("buckets", buckets);
     return result;
+  }
+
+  // {peers, ports, buckets}: group i's bucket b is buckets[i * (bounds + 1) + b], not cumulative.
+  Napi::Object IdleGroups(Napi::Env env) {
+    const size_t width = result_.idle_width;
+    return PeerPortGroups(env, result_.idle, [&](Napi::Object& result, size_t n) {
+      auto buckets = Napi::Uint32Array::New(env, n * width);
+      result.Set("buckets", buckets);
+      return [buckets, width](size_t i, const std::vector<uint32_t>& counts) mutable {
+        std::copy(counts.begin(), counts.end(), buckets.Data() + i * width);
+      };
+    });
+  }
+
+  // {peers, ports, buckets, sums}: buckets as IdleGroups'; sums[i] the data segments of group i's connections.
+  Napi::Object LiveSegmentGroups(Napi::Env env) {
+    const size_t width = result_.live_segments_width;
+    return PeerPortGroups(env, result_.live_segments, [&](Napi::Object& result, size_t n) {
+      auto buckets = Napi::Uint32Array::New(env, n * width);
+      auto sums = Napi::Float64Array::New(env, n);
+      result.Set("buckets", buckets);
+      result.Set("sums", sums);
+      return [buckets, sums, width](size_t i, const LiveSegments& live) mutable {
+        std::copy(live.buckets.begin(), live.buckets.end(), buckets.Data() + i * width);
+        sums[i] = double(live.sum);
+      };
+    });
   }
 
   // {peers, ports, counts}: TIME-WAIT sockets per (peer, port) whose cookie the previous dump did not have.
   Napi::Object NewTimeWait(Napi::Env env) {
-    const size_t n = result_.new_time_wait.size();
-    auto peers = Napi::Uint8Array::New(env, n * 16);
-    auto ports = Napi::Uint16Array::New(env, n);
-    auto counts = Napi::Uint32Array::New(env, n);
-    size_t i = 0;
-    for (const auto& [key, count] : result_.new_time_wait) {
-      std::memcpy(peers.Data() + i * 16, key.peer, 16);
-      ports[i] = key.port;
-      counts[i] = count;
-      ++i;
-    }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("peers", peers);
-    result.Set("ports", ports);
-    result.Set("counts", counts);
-    return result;
+    return PeerPortGroups(env, result_.new_time_wait, [&](Napi::Object& result, size_t n) {
+      auto counts = Napi::Uint32Array::New(env, n);
+      result.Set("counts", counts);
+      return [counts](size_t i, uint32_t count) mutable { counts[i] = count; };
+    });
   }
 
   // {families, addresses, ports, queues, limits}: listener i's address is addresses[i * 16 .. i * 16 + 15].
@@ -279,11 +306,13 @@ class DumpWorker : public Napi::AsyncWorker {
   DumpRequest request_;
   std::optional<DumpRequest> listen_;
   std::vector<uint32_t> idle_bounds_ms_;
+  std::vector<uint32_t> live_segment_bounds_;
   DumpResult result_;
   SysError error_{0, ""};
 };
 
-// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array,
+// dump({states: number, sport: number, bytecode: Uint8Array, idleBoundsMs?: Uint32Array, liveSegmentBounds?:
+// Uint32Array,
 //       listen?: {sport: number, bytecode: Uint8Array}}): Promise<RawDump>
 Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -306,7 +335,14 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
     idle_bounds_ms.assign(array.Data(), array.Data() + array.ElementLength());
     std::sort(idle_bounds_ms.begin(), idle_bounds_ms.end());
   }
-  request.tcp_info = !idle_bounds_ms.empty();
+  std::vector<uint32_t> live_segment_bounds;
+  Napi::Value segment_bounds = options.Get("liveSegmentBounds");
+  if (segment_bounds.IsTypedArray() && segment_bounds.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto array = segment_bounds.As<Napi::Uint32Array>();
+    live_segment_bounds.assign(array.Data(), array.Data() + array.ElementLength());
+    std::sort(live_segment_bounds.begin(), live_segment_bounds.end());
+  }
+  request.tcp_info = !idle_bounds_ms.empty() || !live_segment_bounds.empty();
   std::optional<DumpRequest> listen;
   Napi::Value listen_options = options.Get("listen");
   if (listen_options.IsObject()) {
@@ -325,7 +361,7 @@ Napi::Value DiagReader::Dump(const Napi::CallbackInfo& info) {
   }
 
   auto* worker = new DumpWorker(env, this, info.This().As<Napi::Object>(), std::move(request), std::move(listen),
-                                std::move(idle_bounds_ms));
+                                std::move(idle_bounds_ms), std::move(live_segment_bounds));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -58,6 +58,7 @@ void CookieSet::Grow() {
 void SocketCounts::Clear() {
   counts_.clear();
   idle_.clear();
+  live_segments_.clear();
   seen_.Clear();
   time_wait_now_.Clear();
   new_time_wait_.clear();
@@ -89,10 +90,20 @@ void SocketCounts::Add(const DiagRecord& record) {
       ++new_time_wait_[tw_key];
     }
   }
-  if (record.has_tcp_info && record.state == kEstablished && !idle_bounds_ms_.empty()) {
+  if (record.has_tcp_info && record.state == kEstablished) {
     key.state = 0;
-    AddIdle(key, record.last_data_recv_ms);
+    if (!idle_bounds_ms_.empty()) AddIdle(key, record.last_data_recv_ms);
+    if (!live_segment_bounds_.empty()) AddLiveSegments(key, record.data_segs_in);
   }
+}
+
+void SocketCounts::AddLiveSegments(const CountKey& key, uint32_t segments) {
+  LiveSegments& live = live_segments_[key];
+  if (live.buckets.empty()) live.buckets.assign(live_segment_buckets(), 0);
+  const size_t bucket = std::lower_bound(live_segment_bounds_.begin(), live_segment_bounds_.end(), segments) -
+                        live_segment_bounds_.begin();
+  ++live.buckets[bucket];
+  live.sum += segments;
 }
 
 void SocketCounts::AddIdle(const CountKey& key, uint32_t idle_ms) {

@@ -66,15 +66,26 @@ using CountMap = std::unordered_map<CountKey, GroupCounts, CountKeyHash>;
 // Per (peer, port) (state 0 in the key): ESTABLISHED sockets by idle time. Bucket i counts idle times in
 // (bounds[i-1], bounds[i]] ms; the last bucket, those above every bound.
 using IdleMap = std::unordered_map<CountKey, std::vector<uint32_t>, CountKeyHash>;
+// Per (peer, port) (state 0 in the key): ESTABLISHED sockets by data segments received so far
+// (tcpi_data_segs_in: for small HTTP requests, requests served on the connection up to now), bucketed like
+// IdleMap, and the sum of those segments.
+struct LiveSegments {
+  std::vector<uint32_t> buckets;
+  uint64_t sum = 0;
+};
+using LiveSegmentsMap = std::unordered_map<CountKey, LiveSegments, CountKeyHash>;
 // Per (peer, port) (state 0 in the key): TIME-WAIT sockets whose cookie the previous dump did not have.
 using NewTimeWaitMap = std::unordered_map<CountKey, uint32_t, CountKeyHash>;
 
 class SocketCounts : public RecordSink {
  public:
-  explicit SocketCounts(std::vector<uint32_t> idle_bounds_ms = {}) : idle_bounds_ms_(std::move(idle_bounds_ms)) {}
-  // Clears the counts, keeping the tables' capacity, and sets the idle bounds (ascending ms) of the next dump.
-  void Reset(const std::vector<uint32_t>& idle_bounds_ms) {
+  explicit SocketCounts(std::vector<uint32_t> idle_bounds_ms = {}, std::vector<uint32_t> live_segment_bounds = {})
+      : idle_bounds_ms_(std::move(idle_bounds_ms)), live_segment_bounds_(std::move(live_segment_bounds)) {}
+  // Clears the counts, keeping the tables' capacity, and sets the idle bounds (ascending ms) and the live
+  // segment bounds (ascending) of the next dump; empty bounds: not counted.
+  void Reset(const std::vector<uint32_t>& idle_bounds_ms, const std::vector<uint32_t>& live_segment_bounds = {}) {
     idle_bounds_ms_ = idle_bounds_ms;
+    live_segment_bounds_ = live_segment_bounds;
     Clear();
   }
   void Clear();
@@ -90,15 +101,20 @@ class SocketCounts : public RecordSink {
   uint64_t duplicates() const { return duplicates_; }
   const CountMap& counts() const { return counts_; }
   const IdleMap& idle() const { return idle_; }
+  const LiveSegmentsMap& live_segments() const { return live_segments_; }
+  size_t live_segment_buckets() const { return live_segment_bounds_.size() + 1; }
   const NewTimeWaitMap& new_time_wait() const { return new_time_wait_; }
   size_t idle_buckets() const { return idle_bounds_ms_.size() + 1; }
 
  private:
   void AddIdle(const CountKey& key, uint32_t idle_ms);
+  void AddLiveSegments(const CountKey& key, uint32_t segments);
 
-  std::vector<uint32_t> idle_bounds_ms_;  // ascending
+  std::vector<uint32_t> idle_bounds_ms_;       // ascending
+  std::vector<uint32_t> live_segment_bounds_;  // ascending
   CountMap counts_;
   IdleMap idle_;
+  LiveSegmentsMap live_segments_;
   CookieSet seen_;
   // A TIME-WAIT socket lives 60 s and keeps the cookie of the connection it ends: a cookie not in the
   // previous dump is a connection that ended in TIME-WAIT since, as long as dumps are less than 60 s apart.

@@ -92,6 +92,12 @@ export const serveOptions = {
     describe: 'receive buffer for close events, bytes (capped by net.core.rmem_max without CAP_NET_ADMIN)',
     coerce: oneValue('churn.receive-buffer', (text) => parseWholeNumber(text, 'buffer size', 4096, 1 << 30)),
   },
+  'live-reuse': {
+    type: 'boolean',
+    default: true,
+    describe:
+      'export ESTABLISHED connections by data segments received so far: reuse read from the live connections (asks the kernel for tcp_info; --no-live-reuse: off)',
+  },
   idle: { type: 'boolean', default: false, describe: 'export how long ESTABLISHED connections have been idle (asks the kernel for tcp_info)' },
   'idle.buckets': {
     type: 'string',
@@ -110,7 +116,7 @@ export const snapshotOptions = {
   },
 } as const;
 
-const BOOLEAN_FLAGS = ['churn', 'idle', 'json', 'web.disable-exporter-metrics'];
+const BOOLEAN_FLAGS = ['churn', 'idle', 'live-reuse', 'json', 'web.disable-exporter-metrics'];
 
 /** The variable standing for a flag: SOCKMON_WEB_LISTEN_ADDRESS for --web.listen-address. */
 export const environmentVariable = (flag: string) => `SOCKMON_${flag.toUpperCase().replace(/[.-]/g, '_')}`;

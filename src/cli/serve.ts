@@ -25,6 +25,7 @@ export interface ServeArgs extends WatchArgs {
   'churn.receive-buffer': number;
   idle: boolean;
   'idle.buckets': number[];
+  'live-reuse': boolean;
 }
 
 /** Why listening failed, in one line naming the flag and its value. */
@@ -51,8 +52,10 @@ export async function serve(args: ServeArgs): Promise<void> {
   const closeWatcherConfig = closeWatcherOptions(watch, args['churn.receive-buffer']);
   const closeWatcher = args.churn ? () => new native.CloseWatcher(closeWatcherConfig) : undefined;
   const idleBoundsSeconds = args.idle ? args['idle.buckets'] : undefined;
-  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, log });
+  const liveReuse = args['live-reuse'];
+  const source = new SnapshotSource(new native.DiagReader(), watch, { closeWatcher, idleBoundsSeconds, liveSegments: liveReuse, log });
   const registry = createRegistry(source, {
+    liveReuse,
     maxPeers: args['max-peers'],
     retentionMs: args.retention,
     log,

@@ -14,6 +14,8 @@ export interface DumpRequest {
   bytecode: Uint8Array;
   /** Idle-time bucket bounds (ms) for ESTABLISHED sockets; asks the kernel for tcp_info. Absent/empty = off. */
   idleBoundsMs?: Uint32Array;
+  /** Data-segments-in bucket bounds for ESTABLISHED sockets (live reuse); asks the kernel for tcp_info. Absent/empty = off. */
+  liveSegmentBounds?: Uint32Array;
   /**
    * Also dump the LISTEN sockets matching this (on the same sockets and threads, after the connections):
    * the local-port prefilter and a ports-only filter program. Absent = no listeners.
@@ -56,6 +58,8 @@ export interface RawDump {
   live: Uint32Array;
   /** With idleBoundsMs: ESTABLISHED sockets by idle time, group i's bucket b at buckets[i * (bounds + 1) + b]. */
   idle?: PeerPortArrays & { buckets: Uint32Array };
+  /** With liveSegmentBounds: ESTABLISHED sockets by tcpi_data_segs_in so far, buckets as `idle`, and each group's sum. */
+  liveSegments?: PeerPortArrays & { buckets: Uint32Array; sums: Float64Array };
   /** TIME-WAIT sockets (state 6) per (peer, local port) whose cookie the reader's previous whole dump did not
    *  have; none in the reader's first dump. */
   newTimeWait: PeerPortArrays & { counts: Uint32Array };
@@ -184,6 +188,9 @@ export function checkDumpRequest(request: DumpRequest): void {
   if (!(request.bytecode instanceof Uint8Array)) throw new TypeError('bytecode must be a Uint8Array');
   if (request.idleBoundsMs !== undefined && !(request.idleBoundsMs instanceof Uint32Array)) {
     throw new TypeError('idleBoundsMs must be a Uint32Array');
+  }
+  if (request.liveSegmentBounds !== undefined && !(request.liveSegmentBounds instanceof Uint32Array)) {
+    throw new TypeError('liveSegmentBounds must be a Uint32Array');
   }
   if (request.listen !== undefined) {
     const { sport, bytecode } = request.listen;

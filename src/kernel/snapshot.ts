@@ -27,6 +27,16 @@ export interface IdleGroup {
   cumulative: number[];
 }
 
+/** Per (peer, local port): ESTABLISHED connections by data segments received so far (live reuse). */
+export interface LiveSegmentsGroup {
+  peer: string;
+  localPort: number;
+  /** Per bucket of SEGMENT_BOUNDS (not cumulative), the last one above every bound. */
+  buckets: number[];
+  /** The data segments of those connections. */
+  sum: number;
+}
+
 export interface Snapshot {
   /** Sockets the kernel returned for the watch. */
   scanned: number;
@@ -44,6 +54,8 @@ export interface Snapshot {
   churn?: ChurnData;
   /** With idle bounds: ESTABLISHED connections by time since data last arrived, per (peer, local port). */
   idle?: IdleGroup[];
+  /** With liveSegments: ESTABLISHED connections by data segments received so far, per (peer, local port). */
+  liveSegments?: LiveSegmentsGroup[];
 }
 
 export interface ChurnData {
@@ -66,6 +78,8 @@ export interface SnapshotOptions {
   closeWatcher?: () => CloseWatcher;
   /** Idle-time bucket bounds in seconds, ascending; asks the kernel for tcp_info. */
   idleBoundsSeconds?: number[];
+  /** Counts ESTABLISHED connections by data segments received so far (SEGMENT_BOUNDS); asks the kernel for tcp_info. */
+  liveSegments?: boolean;
   /** Gets one debug line per dump: its size and time. */
   log?: Logger;
 }
@@ -77,7 +91,7 @@ const LIVE_STATES: StateName[] = ['established', 'syn_sent', 'fin_wait1', 'fin_w
  * The kernel request for a watch: states in the mask (plus every live state when churn is derived from
  * live counts), ports and CIDRs in the filter program; then the listeners of the watched ports.
  */
-export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleBoundsSeconds?: number[] } = {}): DumpRequest {
+export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleBoundsSeconds?: number[]; liveSegments?: boolean } = {}): DumpRequest {
   const request: DumpRequest = {
     // With churn, TIME-WAIT too (its series are exported only when watched): new TIME-WAIT cookies are the
     // connections this host closed first.
@@ -88,6 +102,7 @@ export function dumpRequest(watch: Watch, options: { liveStates?: boolean; idleB
     listen: listenRequest(watch),
   };
   if (options.idleBoundsSeconds?.length) request.idleBoundsMs = Uint32Array.from(options.idleBoundsSeconds, (s) => Math.round(s * 1000));
+  if (options.liveSegments) request.liveSegmentBounds = Uint32Array.from(SEGMENT_BOUNDS);
   return request;
 }
 
@@ -141,6 +156,16 @@ function toIdleGroups(idle: NonNullable<RawDump['idle']>, width: number): IdleGr
     const cumulative = Array.from(idle.buckets.subarray(i * width, (i + 1) * width), (n) => (sum += n));
     return { peer: formatPeer(idle.peers, i * 16), localPort: idle.ports[i], cumulative };
   });
+}
+
+function toLiveSegmentsGroups(live: NonNullable<RawDump['liveSegments']>): LiveSegmentsGroup[] {
+  const width = SEGMENT_BOUNDS.length + 1;
+  return ordered(live, allIndexes(live.ports.length)).map((i) => ({
+    peer: formatPeer(live.peers, i * 16),
+    localPort: live.ports[i],
+    buckets: Array.from(live.buckets.subarray(i * width, (i + 1) * width)),
+    sum: live.sums[i],
+  }));
 }
 
 /**
@@ -201,7 +226,7 @@ export class SnapshotSource {
     private readonly watch: Watch,
     private readonly options: SnapshotOptions = {},
   ) {
-    this.request = dumpRequest(watch, { liveStates: !!options.closeWatcher, idleBoundsSeconds: options.idleBoundsSeconds });
+    this.request = dumpRequest(watch, { liveStates: !!options.closeWatcher, idleBoundsSeconds: options.idleBoundsSeconds, liveSegments: options.liveSegments });
     checkDumpRequest(this.request);
     this.closeWatcher = options.closeWatcher && new RestartingCloseWatcher(options.closeWatcher);
   }
@@ -243,6 +268,7 @@ export class SnapshotSource {
     };
     if (closed) snapshot.churn = { live: perPeerPort(raw, raw.live), timeWait: perPeerPort(raw.newTimeWait, raw.newTimeWait.counts), ...closed };
     if (raw.idle) snapshot.idle = toIdleGroups(raw.idle, (this.options.idleBoundsSeconds?.length ?? 0) + 1);
+    if (raw.liveSegments) snapshot.liveSegments = toLiveSegmentsGroups(raw.liveSegments);
     this.options.log?.debug('dump', {
       sockets: raw.scanned,
       groups: raw.counts.length,

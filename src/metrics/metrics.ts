@@ -8,6 +8,7 @@ import { connectionsCollector } from './collectors/connections';
 import { exporterCollector } from './collectors/exporter';
 import { idleCollector } from './collectors/idle';
 import { listenCollector } from './collectors/listen';
+import { liveReuseCollector } from './collectors/live_reuse';
 import { ScrapeOptions, Scrapes, SnapshotTaker } from './scrape';
 
 export interface MetricsOptions extends ScrapeOptions {
@@ -15,6 +16,8 @@ export interface MetricsOptions extends ScrapeOptions {
   churn?: boolean;
   /** Export the idle-time distribution with these bounds in seconds (the snapshots carry idle data). */
   idleBoundsSeconds?: number[];
+  /** Export live reuse: ESTABLISHED connections by data segments so far (the snapshots carry liveSegments). */
+  liveReuse?: boolean;
   /** Export prom-client's process_* and nodejs_* metrics (off: --web.disable-exporter-metrics). */
   exporterMetrics?: boolean;
 }
@@ -35,6 +38,7 @@ export function createRegistry(source: SnapshotTaker, options: MetricsOptions): 
     connectionsCollector,
     ...(options.churn ? [churnCollector, connectionLifeCollector] : []),
     ...(options.idleBoundsSeconds?.length ? [idleCollector(options.idleBoundsSeconds)] : []),
+    ...(options.liveReuse ? [liveReuseCollector] : []),
     listenCollector,
     // Last: its scrape duration covers filling every other collector's metrics.
     exporterCollector({ processMetrics: options.exporterMetrics ?? true }),

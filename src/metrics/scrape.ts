@@ -6,7 +6,7 @@ import { ChurnTotals, ConnectionChurn } from './churn';
 import { ClosingTotals, ClosingTotalsByLabel } from './closing_totals';
 import type { Logger } from '../common/log';
 import { ConnectionSeries, OTHER_PEER, PeerLabels, SeriesUpdate } from './series';
-import type { IdleGroup, Snapshot } from '../kernel/snapshot';
+import type { IdleGroup, LiveSegmentsGroup, Snapshot } from '../kernel/snapshot';
 
 export interface SnapshotTaker {
   take(): Promise<Snapshot>;
@@ -23,6 +23,8 @@ export type ScrapeResult =
       /** Per (label, local port): what the connections closed since start did over their life, and how many ended in TIME-WAIT here. */
       closing: ClosingTotals[];
       idle: IdleGroup[];
+      /** Per (label, local port): ESTABLISHED connections by data segments received so far. */
+      liveSegments: LiveSegmentsGroup[];
       /** performance.now() when the scrape began: collectors report how long the whole collection took. */
       startedAt: number;
     } & SeriesUpdate)
@@ -35,18 +37,23 @@ export interface ScrapeOptions {
   now?: () => number;
 }
 
-/** Sums idle buckets per (label, local port). */
-function foldIdle(groups: readonly IdleGroup[], label: (peer: string) => string): IdleGroup[] {
-  const folded = new Map<string, IdleGroup>();
+/** Sums groups per (label, local port), `add` adding one group into another of the same key. */
+function foldByLabel<G extends { peer: string; localPort: number }>(groups: readonly G[], label: (peer: string) => string, add: (into: G, group: G) => G): G[] {
+  const folded = new Map<string, G>();
   for (const group of groups) {
     const peer = label(group.peer);
     const key = `${peer}|${group.localPort}`;
     const into = folded.get(key);
-    if (into) into.cumulative = into.cumulative.map((n, i) => n + group.cumulative[i]);
-    else folded.set(key, { ...group, peer });
+    folded.set(key, into ? add(into, group) : { ...group, peer });
   }
   return [...folded.values()];
 }
+const addIdle = (into: IdleGroup, group: IdleGroup): IdleGroup => ({ ...into, cumulative: into.cumulative.map((n, i) => n + group.cumulative[i]) });
+const addLiveSegments = (into: LiveSegmentsGroup, group: LiveSegmentsGroup): LiveSegmentsGroup => ({
+  ...into,
+  buckets: into.buckets.map((n, i) => n + group.buckets[i]),
+  sum: into.sum + group.sum,
+});
 
 /** Every peer of a snapshot, weighted by its connections (the busiest get labels first). */
 function peerWeights(snapshot: Snapshot): Map<string, number> {
@@ -110,7 +117,9 @@ export class Scrapes {
       churn = this.churn.update(snapshot.churn.live, snapshot.churn.closed, label, now);
       closing = this.closing.update(snapshot.churn, label, churn, now);
     }
-    return { ok: true, snapshot, churn, closing, idle: foldIdle(snapshot.idle ?? [], label), startedAt, ...update };
+    const idle = foldByLabel(snapshot.idle ?? [], label, addIdle);
+    const liveSegments = foldByLabel(snapshot.liveSegments ?? [], label, addLiveSegments);
+    return { ok: true, snapshot, churn, closing, idle, liveSegments, startedAt, ...update };
   }
 
   /** Logs when the close watcher stops (it is restarted) and when it runs again. */

@@ -118,24 +118,92 @@ describe('connection life and the closing side, from real conversations in a pri
     });
   });
 
-  it('shows live connections by idle time with sub-second buckets, keeps zeros once they are gone, and passes promtool', async () => {
+  it('never counts more TIME-WAITs than closes for a peer, at any scrape under server-first churn, and counts them all at rest', async () => {
+    const peers = ['203.0.113.110', '203.0.113.111', '203.0.113.112'];
+    const names = ['sockmon_tcp_connections_closed_total', 'sockmon_tcp_connections_time_wait_total'];
+    // A scraper inside the namespace, every 0.3 s, one line per scrape: each TIME-WAIT shows in the dump at
+    // once while its close event is counted after the watcher's 20 ms pause and the next take, so under
+    // churn most scrapes land between the two (before the fix the gap reached hundreds of closes).
+    const scraper = ns!.spawn(process.execPath, [
+      '-e',
+      `setInterval(() => fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(JSON.stringify(t) + '\\n'), () => {}), 300)`,
+      `${serveUrl}/metrics`,
+    ]);
+    children.push(scraper);
+    const scrapes: Sample[][] = [];
+    let partial = '';
+    scraper.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) scrapes.push(parseSamples(JSON.parse(line) as string));
+    });
+    const check = (samples: Sample[], at: string) => {
+      const [closed, timeWait] = names.map((n) => seriesOf(samples, n, ['peer']));
+      for (const peer of peers) assert.ok((timeWait[peer] ?? 0) <= (closed[peer] ?? 0), `${at}: ${peer} time_wait ${timeWait[peer]} > closed ${closed[peer]}`);
+    };
+    // Six waves of 100 connections per peer, one request each, the server closing every one first: 1,800
+    // server-first closes, all ending in TIME-WAIT on the server's side, over about as many seconds as waves.
+    // Each from its own local port: with ephemeral ones a new SYN can land on a port the server still holds
+    // in TIME-WAIT, which the kernel then ends at once, sometimes between two dumps (seen: 580 of 600 left).
+    const perWave = 100;
+    const waves = 6;
+    for (let wave = 0; wave < waves; wave++) {
+      await converse({
+        host: BACKEND,
+        port: 80,
+        keepAliveTimeoutMs: 60_000,
+        conversations: peers.map((from) => ({ from, count: perWave, requests: 1, close: 'server', firstLocalPort: 20_000 + wave * perWave })),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 600)); // two scrapes' time between waves
+    }
+    await eventually(async () => {
+      const samples = await scrape();
+      const [closed, timeWait] = names.map((n) => seriesOf(samples, n, ['peer']));
+      for (const peer of peers) {
+        assert.equal(closed[peer], waves * perWave, `closed ${peer}`);
+        assert.equal(timeWait[peer], waves * perWave, `time_wait ${peer} at rest`);
+      }
+    });
+    scraper.kill('SIGKILL');
+    // The 600 ms between waves alone hold two scrape periods each: at least one scrape per wave even if the
+    // scraper runs late on a loaded machine, so the checks below cover the churn, not only its end.
+    assert.ok(scrapes.length >= waves, `${scrapes.length} scrapes`);
+    scrapes.forEach((samples, i) => check(samples, `scrape ${i + 1} of ${scrapes.length}`));
+  });
+
+  it('shows live connections by idle time with sub-second buckets and by requests so far, keeps zeros once they are gone, and passes promtool', async () => {
     const from = '203.0.113.107';
     let during: Sample[] = [];
+    let scrapeSeconds = 0;
     await converse(
       { host: BACKEND, port: 80, keepAliveTimeoutMs: 60_000, conversations: [{ from, count: 2, requests: 1, close: 'client', waitMs: 3000 }] },
       async () => {
-        await new Promise((resolve) => setTimeout(resolve, 700)); // idle 0.7 s at the dump: in (0.5, 1]
+        const started = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 700)); // idle 0.7 s at least at the dump
         during = await scrape();
+        scrapeSeconds = (Date.now() - started) / 1000;
       },
     );
     const live = histogramOf(during, 'sockmon_tcp_connection_idle_seconds', from);
     assert.equal(live.count, 2);
-    assert.equal(onlyBucket(live), '1', JSON.stringify([...live.buckets]));
+    // Idle at least 0.7 s, at most the 0.7 s wait plus however long the scrape took to reach the dump (a
+    // node process started in the namespace: ~0.2 s, over 1 s on a loaded machine) plus 0.5 s for the time
+    // between the last request and this test reading "conversed" (a pipe write and an event-loop turn): a
+    // bucket above 0.5 s, up to the one that holds that upper bound.
+    const slowest = [0.05, 0.1, 0.5, 1, 2, 5, 15, 60, 300].find((le) => le >= scrapeSeconds + 0.5) ?? Infinity;
+    const le = Number(onlyBucket(live));
+    assert.ok(le >= 1 && le <= slowest, `${JSON.stringify([...live.buckets])} after ${scrapeSeconds} s of waiting and scraping`);
     assert.equal(live.sum, undefined, 'no _sum: the kernel gives idle times, sockmon counts them per bucket only');
+    // Live reuse (on by default): the same two ESTABLISHED connections, one request (one data segment) each so far.
+    const reuse = histogramOf(during, 'sockmon_tcp_connection_live_data_segments_in', from);
+    assert.equal(reuse.count, 2);
+    assert.equal(reuse.sum, 2);
+    assert.equal(onlyBucket(reuse), '1', JSON.stringify([...reuse.buckets]));
     await eventually(async () => {
       const samples = await scrape();
       const gone = histogramOf(samples, 'sockmon_tcp_connection_idle_seconds', from);
       assert.equal(gone.count, 0, 'the pool drained: 0, not a gap');
+      assert.equal(histogramOf(samples, 'sockmon_tcp_connection_live_data_segments_in', from).count, 0, 'live reuse: 0, not a gap');
       assert.deepEqual(new Set(gone.buckets.values()), new Set([0]));
       assert.equal(onlyBucket(histogramOf(samples, 'sockmon_tcp_connection_idle_before_close_seconds', from)), '5');
     });
@@ -173,7 +241,8 @@ describe('connection life: totals per peer label', () => {
   it('sums the peers of a label, keeps growing, and forgets a label with the churn totals', () => {
     const totals = new ClosingTotalsByLabel(60_000);
     const fold = (peer: string) => (peer === 'a' ? 'a' : 'other');
-    const kept = (...peers: string[]) => peers.map((peer) => ({ peer, localPort: 80 }));
+    // The churn totals that keep the labels: closed_total high enough that no TIME-WAIT waits for its close.
+    const kept = (...peers: string[]) => peers.map((peer) => ({ peer, localPort: 80, closed: 100 }));
     let result = totals.update(
       {
         life: [
@@ -208,5 +277,26 @@ describe('connection life: totals per peer label', () => {
     // Back after being forgotten: from 0 (a counter reset).
     result = totals.update({ life: [take([{ peer: 'a', closes: 1, segmentBucket: 1, requests: 1 }])], timeWait: [] }, fold, kept('a', 'other'), 120_000);
     assert.equal(result.find((r) => r.peer === 'a')!.segments.sum, 1);
+  });
+
+  it('credits a TIME-WAIT only once its close is counted, carrying it until then, and starts again with the churn totals', () => {
+    const totals = new ClosingTotalsByLabel(60_000);
+    const self = (peer: string) => peer;
+    const churn = (closed: number) => [{ peer: 'a', localPort: 80, closed }];
+    const timeWait = (count: number) => [{ peer: 'a', localPort: 80, count }];
+    const tw = (result: ReturnType<typeof totals.update>) => result.find((r) => r.peer === 'a')?.timeWait;
+    // The dump saw 5 new TIME-WAITs; the watcher has counted 1 close so far.
+    assert.equal(tw(totals.update({ life: [], timeWait: timeWait(5) }, self, churn(1), 0)), 1);
+    assert.equal(tw(totals.update({ life: [], timeWait: timeWait(2) }, self, churn(4), 1000)), 4);
+    // The closes arrive: every TIME-WAIT is credited, none twice.
+    assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(9), 2000)), 7);
+    assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(12), 3000)), 7);
+    // A label the churn totals keep (live connections) has its series at 0 before its first close, so
+    // that close shows in increase().
+    const fresh = totals.update({ life: [], timeWait: [] }, self, [...churn(12), { peer: 'b', localPort: 80, closed: 0 }], 3500).find((r) => r.peer === 'b');
+    assert.deepEqual([fresh?.timeWait, fresh?.segments.sum, Array.from(fresh?.segments.buckets ?? [1]).every((n) => n === 0)], [0, 0, true]);
+    // The churn totals started again from 0 (forgotten and back): so does time_wait.
+    assert.equal(tw(totals.update({ life: [], timeWait: timeWait(1) }, self, churn(0), 4000)), 0);
+    assert.equal(tw(totals.update({ life: [], timeWait: [] }, self, churn(1), 5000)), 1);
   });
 });

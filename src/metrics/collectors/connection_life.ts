@@ -32,7 +32,7 @@ export const connectionLifeCollector: Collector = ({ registry, fromScrape }) => 
   );
   const timeWait = new Counter({
     name: 'sockmon_tcp_connections_time_wait_total',
-    help: 'Watched connections that ended in a TIME-WAIT on this host (this host closed first, the peer answered with its FIN), counted from new TIME-WAIT socket cookies at each scrape: exact while scrapes are less than 60 s apart. The rest of closed_total: the peer closed first, or a reset ended it.',
+    help: 'Watched connections that ended in a TIME-WAIT on this host (this host closed first, the peer answered with its FIN), counted from new TIME-WAIT socket cookies at each scrape: exact while scrapes are less than 60 s apart, and counted only once its close is (never above closed_total). The rest of closed_total: the peer closed first, or a reset ended it.',
     labelNames: ['peer', 'local_port'],
     registers: [registry],
     collect: fromScrape(({ closing }) => {
