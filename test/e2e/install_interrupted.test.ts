@@ -8,6 +8,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { requireRoot } from '../helpers/netns';
+import { requireTools } from '../helpers/prerequisites';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'install-service.sh');
@@ -153,10 +154,7 @@ describe('install: PREFIX, DESTDIR and NODE with spaces and special characters',
 
   const prefixes = ['/opt/my apps', '/opt/a&b', '/opt/x#y', '/opt/100%', '/opt/quo"te', "/opt/it's", '/opt/$HOME', '/opt/st*r', '/opt/semi;colon'];
   it(`installs under ${prefixes.map((p) => JSON.stringify(p)).join(', ')}: the unit passes systemd-analyze verify and names the installed files`, function () {
-    if (spawnSync('systemd-analyze', ['--version']).error) {
-      if (process.env.CI) throw new Error('systemd-analyze is missing (apt-get install systemd)');
-      this.skip();
-    }
+    requireTools(this, [{ command: 'systemd-analyze', apt: 'systemd' }]);
     for (const [i, prefix] of prefixes.entries()) {
       // A DESTDIR with special characters too, and a node whose own path has them (systemd checks that the
       // executable exists: a wrongly quoted path fails verify). systemd refuses quotes and backslashes in an
