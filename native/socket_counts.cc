@@ -1,6 +1,12 @@
 #include "socket_counts.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace sockmon {
 
@@ -8,10 +14,35 @@ namespace {
 inline size_t SlotOf(uint64_t cookie, size_t mask) { return size_t((cookie * 0x9E3779B97F4A7C15ull) >> 17) & mask; }
 }  // namespace
 
-void CookieSet::Clear() {
-  std::fill(slots_.begin(), slots_.end(), 0);
+uint64_t* CookieSet::Map(size_t slots) {
+  // Anonymous mappings come zero-filled, and their pages are only backed by memory once touched.
+  void* memory = mmap(nullptr, slots * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) std::abort();  // as operator new without exceptions: out of memory
+  return static_cast<uint64_t*>(memory);
+}
+
+void CookieSet::Release() {
+  if (slots_ != nullptr) munmap(slots_, capacity_ * sizeof(uint64_t));
+  slots_ = nullptr;
+  capacity_ = 0;
+}
+
+bool CookieSet::Clear() {
+  const bool shrink = shrink_.Observe(size_, capacity_, kMinSlots);
+  if (shrink) {
+    // Room for the largest of the low dumps at a quarter load: it can double before the table grows again.
+    size_t slots = kMinSlots;
+    while (slots < shrink_.peak() * 4) slots *= 2;
+    shrink_.Restart();
+    Release();
+    slots_ = Map(slots);
+    capacity_ = slots;
+  } else if (slots_ != nullptr) {
+    std::memset(slots_, 0, capacity_ * sizeof(uint64_t));
+  }
   size_ = 0;
   has_zero_ = false;
+  return shrink;
 }
 
 bool CookieSet::Insert(uint64_t cookie) {
@@ -20,8 +51,8 @@ bool CookieSet::Insert(uint64_t cookie) {
     has_zero_ = true;
     return true;
   }
-  if ((size_ + 1) * 2 > slots_.size()) Grow();
-  const size_t mask = slots_.size() - 1;
+  if ((size_ + 1) * 2 > capacity_) Grow();
+  const size_t mask = capacity_ - 1;
   for (size_t i = SlotOf(cookie, mask);; i = (i + 1) & mask) {
     if (slots_[i] == cookie) return false;
     if (slots_[i] == 0) {
@@ -34,8 +65,8 @@ bool CookieSet::Insert(uint64_t cookie) {
 
 bool CookieSet::Contains(uint64_t cookie) const {
   if (cookie == 0) return has_zero_;
-  if (slots_.empty()) return false;
-  const size_t mask = slots_.size() - 1;
+  if (slots_ == nullptr) return false;
+  const size_t mask = capacity_ - 1;
   for (size_t i = SlotOf(cookie, mask);; i = (i + 1) & mask) {
     if (slots_[i] == cookie) return true;
     if (slots_[i] == 0) return false;
@@ -43,25 +74,46 @@ bool CookieSet::Contains(uint64_t cookie) const {
 }
 
 void CookieSet::Grow() {
-  std::vector<uint64_t> old;
-  old.swap(slots_);
-  slots_.assign(std::max<size_t>(1024, old.size() * 2), 0);
-  const size_t mask = slots_.size() - 1;
-  for (uint64_t cookie : old) {
+  uint64_t* old = slots_;
+  const size_t old_capacity = capacity_;
+  capacity_ = std::max(kMinSlots, old_capacity * 2);
+  slots_ = Map(capacity_);
+  const size_t mask = capacity_ - 1;
+  for (size_t j = 0; j < old_capacity; ++j) {
+    const uint64_t cookie = old[j];
     if (cookie == 0) continue;
     size_t i = SlotOf(cookie, mask);
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = cookie;
   }
+  if (old != nullptr) munmap(old, old_capacity * sizeof(uint64_t));
 }
 
+namespace {
+// Empties a per-dump hash map; after a spike (ShrinkAfterSpike), also gives back its bucket array.
+template <typename Map>
+bool ClearMap(Map& map, ShrinkAfterSpike& shrink) {
+  const bool shrunk = shrink.Observe(map.size(), map.bucket_count(), 64);
+  map.clear();
+  if (shrunk) {
+    shrink.Restart();
+    Map().swap(map);  // rehash(0) may keep the buckets; a fresh map does not
+  }
+  return shrunk;
+}
+}  // namespace
+
 void SocketCounts::Clear() {
-  counts_.clear();
-  idle_.clear();
-  live_segments_.clear();
-  seen_.Clear();
-  time_wait_now_.Clear();
-  new_time_wait_.clear();
+  bool shrunk = ClearMap(counts_, counts_shrink_);
+  shrunk |= ClearMap(idle_, idle_shrink_);
+  shrunk |= ClearMap(live_segments_, live_segments_shrink_);
+  shrunk |= seen_.Clear();
+  shrunk |= time_wait_now_.Clear();
+  shrunk |= ClearMap(new_time_wait_, new_time_wait_shrink_);
+#ifdef __GLIBC__
+  // The maps' nodes were small malloc chunks: hand the pages they leave free back to the system too.
+  if (shrunk) malloc_trim(0);
+#endif
   scanned_ = 0;
   duplicates_ = 0;
 }

@@ -3,6 +3,7 @@
 // deduplicated by cookie and every socket is counted once, in the state it was first seen in.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <unordered_map>
@@ -35,24 +36,77 @@ struct CountKeyHash {
   }
 };
 
-// An open-addressing set of cookies: one multiply and a probe per socket, no allocation per insert.
+// Whether a table that grew for a spike should shrink back: after kDumps consecutive dumps that used less
+// than 1/kLoad of its capacity. A table grows when it is half full, so right after growing it is a quarter
+// full: shrinking only below an eighth, and only after 8 dumps in a row, leaves a factor of 2 between the two
+// thresholds and a few minutes at usual scrape intervals, so a steady load never reallocates.
+class ShrinkAfterSpike {
+ public:
+  static constexpr size_t kLoad = 8;
+  static constexpr unsigned kDumps = 8;
+  // Called once per dump with what the dump used; true when it is time to shrink (the streak starts over).
+  bool Observe(size_t used, size_t capacity, size_t floor) {
+    if (capacity <= floor || used * kLoad >= capacity) {
+      low_dumps_ = 0;
+      peak_ = 0;
+      return false;
+    }
+    peak_ = std::max(peak_, used);
+    if (++low_dumps_ < kDumps) return false;
+    low_dumps_ = 0;
+    return true;
+  }
+  // The most the low dumps used: the shrunk table is sized for it.
+  size_t peak() const { return peak_; }
+  void Restart() { peak_ = 0; }
+
+ private:
+  unsigned low_dumps_ = 0;
+  size_t peak_ = 0;
+};
+
+// An open-addressing set of cookies: one multiply and a probe per socket, no allocation per insert. The slots
+// are mapped (mmap) directly rather than taken from malloc, so that a table freed after a spike goes back to
+// the system at once (glibc raises its mmap threshold after a large free, and would keep the next tables in
+// its heap, where freed memory is not returned).
 class CookieSet {
  public:
-  void Clear();
+  static constexpr size_t kMinSlots = 1024;  // 8 KiB
+
+  CookieSet() = default;
+  ~CookieSet() { Release(); }
+  CookieSet(const CookieSet&) = delete;
+  CookieSet& operator=(const CookieSet&) = delete;
+  CookieSet(CookieSet&& other) noexcept { swap(other); }
+  CookieSet& operator=(CookieSet&& other) noexcept {
+    swap(other);
+    return *this;
+  }
+
+  // Empties the set for the next dump, keeping its capacity unless it has been far too large for a while
+  // (ShrinkAfterSpike). Returns true when it shrank.
+  bool Clear();
   // Returns false when the cookie was already there.
   bool Insert(uint64_t cookie);
   bool Contains(uint64_t cookie) const;
+  size_t capacity() const { return capacity_; }
   void swap(CookieSet& other) noexcept {
-    slots_.swap(other.slots_);
+    std::swap(slots_, other.slots_);
+    std::swap(capacity_, other.capacity_);
     std::swap(size_, other.size_);
     std::swap(has_zero_, other.has_zero_);
+    std::swap(shrink_, other.shrink_);
   }
 
  private:
   void Grow();
-  std::vector<uint64_t> slots_;  // 0 marks an empty slot; cookie 0 is kept aside
+  void Release();
+  static uint64_t* Map(size_t slots);  // zero-filled
+  uint64_t* slots_ = nullptr;          // 0 marks an empty slot; cookie 0 is kept aside
+  size_t capacity_ = 0;
   size_t size_ = 0;
   bool has_zero_ = false;
+  ShrinkAfterSpike shrink_;
 };
 
 struct GroupCounts {
@@ -123,6 +177,11 @@ class SocketCounts : public RecordSink {
   CookieSet time_wait_before_;
   bool has_time_wait_before_ = false;
   NewTimeWaitMap new_time_wait_;
+  // The hash maps' bucket arrays keep the size of the largest dump: shrunk back as the cookie sets are.
+  ShrinkAfterSpike counts_shrink_;
+  ShrinkAfterSpike idle_shrink_;
+  ShrinkAfterSpike live_segments_shrink_;
+  ShrinkAfterSpike new_time_wait_shrink_;
   uint64_t scanned_ = 0;
   uint64_t duplicates_ = 0;
 };

@@ -39,12 +39,25 @@ for arg in "$@"; do
 done
 [ "$purge" = no ] || [ "$action" = uninstall ] || { echo "install-service: --purge goes with --uninstall" >&2; usage >&2; exit 2; }
 
+# Paths go into the manifest one per line and into the unit's ExecStart: a control character (a newline, a
+# tab) fits neither, and is refused before anything changes. Every other character works (quoted for systemd).
+check_path() { # name, value
+  case $2 in *[[:cntrl:]]*) fail "$1 must not hold control characters (a newline, a tab): got $(printf '%q' "$2")" 2 ;; esac
+}
+
 destdir=${DESTDIR:-}
+check_path DESTDIR "$destdir"
 destdir=${destdir%/}
 prefix=${PREFIX:-/usr/local}
+check_path PREFIX "$prefix"
 case $prefix in /*) ;; *) fail "PREFIX must be an absolute path, got \"$prefix\"" 2 ;; esac
+# Node cannot load a program from a path with a backslash (ERR_INVALID_MODULE_SPECIFIER).
+case $prefix in *\\*) fail "PREFIX must not hold a backslash (node cannot run a program below it): got $prefix" 2 ;; esac
 prefix=${prefix%/}
 package_dir=$prefix/lib/sockmon
+# An upgrade stages the new copy here and swaps it in; the old one waits here until it is removed.
+staged=$package_dir.staged
+previous=$package_dir.previous
 man_page=$prefix/share/man/man1/sockmon.1
 unit=/etc/systemd/system/sockmon.service
 dropins=/etc/systemd/system/sockmon.service.d
@@ -55,64 +68,88 @@ manifest=/var/lib/sockmon-installer/manifest
 # systemctl only for the machine's own root, and only when systemd runs it.
 live_systemd() { [ -z "$destdir" ] && [ -d /run/systemd/system ]; }
 
+# The manifest lists, one per line, what this script created: files, directories it made (removed when empty),
+# and directory trees it owns whole, with a trailing / (the package, its staged and previous copies). It is
+# rewritten (atomically) before each change, so an interrupted run leaves a manifest that names all it made.
 recorded=()
-record() { recorded+=("$1"); }
+write_manifest() {
+  [ -d "$destdir$(dirname "$manifest")" ] || return 0
+  printf '%s\n' "${recorded[@]}" "$manifest" >"$destdir$manifest.new"
+  mv -f -- "$destdir$manifest.new" "$destdir$manifest"
+}
+record() {
+  local entry
+  for entry in "${recorded[@]}"; do [ "$entry" != "$1" ] || return 0; done
+  recorded+=("$1")
+  write_manifest
+}
+forget() { # entries equal to $1, or below it when $2 is "below"
+  local kept=() entry
+  for entry in "${recorded[@]}"; do
+    if [ "$entry" = "$1" ] || { [ "${2:-}" = below ] && [[ $entry == "$1"/?* ]]; }; then continue; fi
+    kept+=("$entry")
+  done
+  recorded=("${kept[@]}")
+  write_manifest
+}
+load_manifest() {
+  recorded=()
+  [ -f "$destdir$manifest" ] || return 0
+  local entry
+  while IFS= read -r entry; do
+    case $entry in '' | "$manifest") ;; *) recorded+=("$entry") ;; esac
+  done <"$destdir$manifest"
+}
+# Whether the manifest lists `path` (as a file, a directory or a tree).
+owned() { [ -f "$destdir$manifest" ] && grep -qxF -e "$1" -e "$1/" -- "$destdir$manifest"; }
 
 # mkdir -p that records each directory it creates, so that uninstall removes exactly those (when empty).
 make_dir() {
-  local path=$1 partial=''
+  local path=$1 partial='' part
   local IFS=/
+  local -
+  set -f # a path part may hold * or ?
   for part in ${path#/}; do
     partial=$partial/$part
     if [ ! -d "$destdir$partial" ]; then
-      mkdir "$destdir$partial"
       record "$partial"
+      mkdir -- "$destdir$partial"
     fi
   done
 }
 
-put_file() { # source, target (without DESTDIR), mode
-  make_dir "$(dirname "$2")"
-  install -m "$3" "$1" "$destdir$2"
-  record "$2"
-}
-
-# Removes what the manifest lists, last written first: files, then the directories they were in if now empty.
-# Directories still holding something (the kept configuration) stay listed, for a later --purge or install.
+# Removes what the manifest lists, last written first: trees whole, files, then the directories they were in
+# if now empty. Directories still holding something (the kept configuration) stay listed, for a later --purge
+# or install.
 remove_installed() {
   [ -f "$destdir$manifest" ] || return 0
-  local entries=() path i
-  mapfile -t entries <"$destdir$manifest"
+  load_manifest
+  local entries=("${recorded[@]}") path i
   for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
     path=${entries[i]}
-    case $path in '' | "$manifest" | "$(dirname "$manifest")") continue ;; esac
-    if [ -d "$destdir$path" ] && [ ! -L "$destdir$path" ]; then
-      rmdir "$destdir$path" 2>/dev/null || true
-    else
-      rm -f "$destdir$path"
-    fi
+    case $path in
+      '' | "$manifest" | "$(dirname "$manifest")") continue ;;
+      */) rm -rf -- "$destdir${path%/}" ;;
+      *) if [ -d "$destdir$path" ] && [ ! -L "$destdir$path" ]; then rmdir -- "$destdir$path" 2>/dev/null || true; else rm -f -- "$destdir$path"; fi ;;
+    esac
   done
+  rm -f -- "$destdir$manifest.new"
   # What still exists stays recorded; the manifest's own directory (and the ones above it that it made) count
   # only when something else is left.
   local others=no
   recorded=()
   for path in "${entries[@]}"; do
-    case $path in '' | "$manifest") continue ;; esac
-    [ -e "$destdir$path" ] || continue
-    record "$path"
+    [ -e "$destdir${path%/}" ] || continue
+    recorded+=("$path")
     case "$(dirname "$manifest")/" in "$path"/*) ;; *) others=yes ;; esac
   done
   if [ "$others" = no ]; then
-    rm -f "$destdir$manifest"
-    for ((i = ${#recorded[@]} - 1; i >= 0; i--)); do rmdir "$destdir${recorded[i]}" 2>/dev/null || true; done
+    rm -f -- "$destdir$manifest"
+    for ((i = ${#recorded[@]} - 1; i >= 0; i--)); do rmdir -- "$destdir${recorded[i]}" 2>/dev/null || true; done
     recorded=()
   else
     write_manifest
   fi
-}
-
-write_manifest() {
-  printf '%s\n' "${recorded[@]}" "$manifest" >"$destdir$manifest"
 }
 
 uninstall() {
@@ -136,6 +173,38 @@ package_files() {
     node -e 'for (const f of JSON.parse(require("fs").readFileSync(0, "utf8"))[0].files) console.log(f.path)'
 }
 
+# One word of a unit's command line as systemd.syntax(7) and systemd.service(5) read it: left as it is when it
+# holds only plain characters, else in double quotes with \ and " escaped and % doubled (a specifier
+# otherwise); in an argument (not the executable, which is not expanded) $ is doubled too (a variable otherwise).
+systemd_word() { # word, exec|arg
+  local word=$1 bs='\' dq='"'
+  case $word in *[!A-Za-z0-9/._+@:,=-]*) ;; *) printf '%s' "$word"; return ;; esac
+  word=${word//"$bs"/"$bs$bs"}
+  word=${word//"$dq"/"$bs$dq"}
+  word=${word//'%'/'%%'}
+  [ "$2" = exec ] || word=${word//'$'/'$$'}
+  printf '"%s"' "$word"
+}
+
+# systemd/sockmon.service with its ExecStart running `node` on the package in `package_dir`.
+render_unit() { # node, package_dir
+  local from='ExecStart=/usr/bin/node /usr/local/lib/sockmon/' line rest script found=no
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == "$from"* ]]; then
+      rest=${line#"$from"}
+      script=${rest%% *}
+      line="ExecStart=$(systemd_word "$1" exec) $(systemd_word "$2/$script" arg)${rest#"$script"}"
+      found=yes
+    fi
+    printf '%s\n' "$line"
+  done <systemd/sockmon.service
+  [ "$found" = yes ]
+}
+
+# The whole install is: stage the new package, unit and man page beside the old ones, swap them in by rename,
+# then remove the old copy. Interrupted anywhere (a failing command, a full disk, a kill), the old version
+# still runs and the manifest names everything made so far: a rerun completes the install, --uninstall
+# removes it all.
 install_service() {
   cd "$(dirname "$0")/.."
   [ -f dist/src/cli/cli.js ] && [ -f man/sockmon.1 ] || fail "build first: npm ci (in a checkout)"
@@ -145,26 +214,53 @@ install_service() {
   addon=$( { [ -f build/Release/sockmon.node ] && echo build/Release/sockmon.node; } || true)
   echo "$files" | grep -q '^prebuilds/.*\.node$' || [ -n "$addon" ] || fail "no addon: build first (npm ci) or install the release tarball"
   local node=${NODE:-$(command -v node)}
+  check_path NODE "$node"
+  # systemd refuses an executable whose name holds a quote or a backslash ("contains special characters").
+  case $node in *[\\\"\']*) fail "NODE must not hold a quote or a backslash (systemd refuses such an executable name): got $node" 2 ;; esac
   [ -x "$node" ] || fail "no node binary (set NODE)"
-  if [ -e "$destdir$package_dir" ] && ! grep -qxF "$package_dir" "$destdir$manifest" 2>/dev/null; then
-    fail "$destdir$package_dir exists and was not installed by this script; not touching it"
-  fi
+  local path
+  for path in "$package_dir" "$staged" "$previous"; do
+    if [ -e "$destdir$path" ] && ! owned "$path"; then fail "$destdir$path exists and was not installed by this script; not touching it"; fi
+  done
 
-  remove_installed # an upgrade: the previous version's files go, the configuration stays
-  make_dir "$package_dir"
-  [ -z "$(ls -A "$destdir$package_dir")" ] || fail "$destdir$package_dir holds files this script did not install; not touching it"
+  load_manifest
+  make_dir "$(dirname "$manifest")"
+  write_manifest
+  # An earlier run stopped between its two renames: put the old package back first.
+  if [ ! -e "$destdir$package_dir" ] && [ -d "$destdir$previous" ]; then mv -- "$destdir$previous" "$destdir$package_dir"; fi
+  rm -rf -- "$destdir$staged" "$destdir$previous" "$destdir$unit.staged" "$destdir$man_page.staged"
+
+  # Stage.
+  make_dir "$(dirname "$package_dir")"
+  record "$staged/"
+  mkdir -- "$destdir$staged"
   printf '%s\n' "$files" ${addon:+"$addon"} |
     tar -cf - --no-recursion --mode=u+rw,go+rX,go-w --owner=0 --group=0 -T - |
-    tar -xf - --no-same-owner -C "$destdir$package_dir"
-  local entry
-  while IFS= read -r entry; do record "$package_dir/${entry#./}"; done < <(cd "$destdir$package_dir" && find . -mindepth 1)
-  put_file man/sockmon.1 "$man_page" 0644
+    tar -xf - --no-same-owner -C "$destdir$staged"
+  make_dir "$(dirname "$unit")"
+  record "$unit.staged"
+  render_unit "$node" "$package_dir" >"$destdir$unit.staged" || fail "systemd/sockmon.service has no ExecStart line to rewrite"
+  chmod 0644 -- "$destdir$unit.staged"
+  make_dir "$(dirname "$man_page")"
+  record "$man_page.staged"
+  install -m 0644 man/sockmon.1 "$destdir$man_page.staged"
 
-  local rendered
-  rendered=$(mktemp)
-  sed -e "s#^ExecStart=/usr/bin/node /usr/local/lib/sockmon/#ExecStart=$node $package_dir/#" systemd/sockmon.service >"$rendered"
-  put_file "$rendered" "$unit" 0644
-  rm -f "$rendered"
+  # Swap: each rename replaces the old version whole.
+  record "$previous/"
+  record "$package_dir/"
+  if [ -e "$destdir$package_dir" ]; then mv -- "$destdir$package_dir" "$destdir$previous"; fi
+  mv -- "$destdir$staged" "$destdir$package_dir"
+  forget "$staged/"
+  forget "$package_dir" below # an earlier installer listed each file: the tree entry covers them
+  forget "$package_dir"
+  record "$unit"
+  mv -f -- "$destdir$unit.staged" "$destdir$unit"
+  forget "$unit.staged"
+  record "$man_page"
+  mv -f -- "$destdir$man_page.staged" "$destdir$man_page"
+  forget "$man_page.staged"
+  rm -rf -- "$destdir$previous"
+  forget "$previous/"
 
   # The configuration: created once, never overwritten.
   if [ ! -e "$destdir$defaults" ]; then
@@ -178,9 +274,6 @@ install_service() {
     make_dir "$(dirname "$config_dir")"
     install -d -m 0700 "$destdir$config_dir"
   fi
-
-  make_dir "$(dirname "$manifest")"
-  write_manifest
 
   echo "sockmon: installed in $destdir$package_dir; unit $destdir$unit; settings in $destdir$defaults"
   # The installer before this one copied the package to /opt/sockmon and kept no manifest: say so, touch nothing.

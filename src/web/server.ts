@@ -6,7 +6,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import { BasicAuth, PasswordChecker } from './auth';
+import { BasicAuth, PasswordChecker, PasswordVerdicts } from './auth';
+import { sourceOf } from './fair_queue';
 import { ConnectionGuard, ConnectionLimits } from './connections';
 import { acceptsGzip, CONTENT_TYPES, Format, negotiateFormat, openMetricsView, Rendered } from './exposition';
 import { About, landingPage } from './landing';
@@ -49,6 +50,8 @@ export class ExporterServer {
   readonly server: http.Server;
   readonly connections: ConnectionGuard;
   private readonly passwords = new PasswordChecker();
+  /** Kept across reloads: Prometheus' passed check survives one that keeps its user and hash. */
+  private readonly verdicts = new PasswordVerdicts();
   private auth: BasicAuth;
   private webConfig: WebConfig | undefined;
   private readonly landingPage: string;
@@ -64,7 +67,7 @@ export class ExporterServer {
   ) {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.webConfig = options.webConfig;
-    this.auth = new BasicAuth(options.webConfig?.users ?? new Map(), this.passwords);
+    this.auth = new BasicAuth(options.webConfig?.users ?? new Map(), this.passwords, this.verdicts);
     const tls = options.webConfig?.tls;
     const serverOptions: http.ServerOptions = {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -108,7 +111,7 @@ export class ExporterServer {
       return `changing client_auth_type (${current.tls.clientAuth} to ${config.tls.clientAuth}) needs a restart`;
     }
     if (config.tls) (this.server as https.Server).setSecureContext(tlsServerOptions(config.tls));
-    this.auth = new BasicAuth(config.users, this.passwords);
+    this.auth = new BasicAuth(config.users, this.passwords, this.verdicts);
     this.webConfig = config;
     return undefined;
   }
@@ -132,7 +135,7 @@ export class ExporterServer {
     if (tls && !clientCertAllowed(request.socket as TLSSocket, tls.clientAuth)) {
       return send(403, TEXT, 'Forbidden: client certificate required\n');
     }
-    if (this.auth.enabled && !(await this.auth.check(request.headers.authorization))) {
+    if (this.auth.enabled && !(await this.auth.check(request.headers.authorization, sourceOf(request.socket.remoteAddress)))) {
       return send(401, TEXT, 'Unauthorized\n', { 'WWW-Authenticate': 'Basic realm="sockmon", charset="UTF-8"' });
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {

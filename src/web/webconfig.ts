@@ -3,10 +3,12 @@
 //   basic_auth_users: {user: bcrypt hash}
 // Relative file names are relative to the config file's directory. Any problem is one UsageError line.
 // Under the systemd unit, files in /etc/sockmon/ are read from their credential copies (credentials.ts).
-import { readFileSync } from 'node:fs';
+// Every file is read with a size limit and the YAML parsed with bounded memory: sockmon runs under a 64 MB heap
+// cap, and a config it cannot hold must be refused with one line, not kill it.
 import path from 'node:path';
 import tls from 'node:tls';
 import type { DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
+import { readBounded, TooLargeError } from './bounded_read';
 import { credentialPath } from './credentials';
 import { UsageError } from '../common/errors';
 
@@ -21,6 +23,29 @@ export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 const TLS_VERSIONS: Record<string, tls.SecureVersion> = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' };
 /** $2a$, $2b$ and $2y$ (htpasswd -B) hashes: cost, then 22 characters of salt and 31 of hash. */
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+
+/**
+ * The web config's size limit. A config with TLS and a few users is under 2 KB; 64 KiB holds ~800 users. Parsing
+ * YAML costs ~25 bytes of heap per byte on the main thread: 1 MiB took 25 MB of heap and 4 s under the unit's
+ * 64 MB cap (measured), and 4 MB aborted node; 64 KiB costs ~2 MB and well under 0.5 s.
+ */
+export const MAX_CONFIG_BYTES = 64 << 10;
+/** Certificate, key and CA files: a CA bundle of every public root (Debian's ca-certificates.crt) is ~220 KB. */
+export const MAX_PEM_BYTES = 1 << 20;
+/** basic_auth_users entries: more than any deployment has scrapers; each costs a bcrypt hash in memory. */
+export const MAX_USERS = 1000;
+/** YAML aliases: a web config needs none; the bound stops a "billion laughs" expansion. */
+const MAX_ALIASES = 16;
+
+/** A file's bytes, at most `limit` of them: else one line naming the file, its size and the limit. */
+function readLimited(file: string, limit: number, what: string): Buffer {
+  try {
+    return readBounded(credentialPath(file), limit);
+  } catch (error) {
+    if (error instanceof TooLargeError) throw new Error(`${what} "${file}": ${error.message}`);
+    throw new Error(`cannot read ${what} "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
 
 export interface TlsSettings {
   /** Options for tls.createSecureContext / https.createServer. */
@@ -66,11 +91,7 @@ function parseTls(fields: Fields, dir: string, files: string[]): TlsSettings | u
   const read = (file: string, what: string) => {
     const resolved = path.resolve(dir, file);
     files.push(resolved);
-    try {
-      return readFileSync(credentialPath(resolved));
-    } catch (error) {
-      throw new Error(`cannot read ${what} "${resolved}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+    return readLimited(resolved, MAX_PEM_BYTES, what);
   };
   const clientAuth = (stringField(fields, 'client_auth_type', where) ?? 'NoClientCert') as ClientAuthType;
   if (!CLIENT_AUTH_TYPES.includes(clientAuth)) throw new Error(`invalid client_auth_type "${clientAuth}" (one of ${CLIENT_AUTH_TYPES.join(', ')})`);
@@ -102,6 +123,8 @@ function parseTls(fields: Fields, dir: string, files: string[]): TlsSettings | u
 
 function parseUsers(fields: Fields): Map<string, string> {
   const users = new Map<string, string>();
+  const count = Object.keys(fields).length;
+  if (count > MAX_USERS) throw new Error(`basic_auth_users has ${count} users, over the limit of ${MAX_USERS}`);
   for (const [user, hash] of Object.entries(fields)) {
     if (typeof hash !== 'string' || !BCRYPT.test(hash))
       throw new Error(`basic_auth_users: the password of "${user}" is not a bcrypt hash (htpasswd -nBC 10 "" makes one)`);
@@ -123,13 +146,14 @@ export function loadWebConfig(file: string): WebConfig {
   try {
     let text: string;
     try {
-      text = readFileSync(credentialPath(file), 'utf8');
+      text = readBounded(credentialPath(file), MAX_CONFIG_BYTES).toString('utf8');
     } catch (error) {
+      if (error instanceof TooLargeError) throw error;
       throw new Error(`cannot read it: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     let document: unknown;
     try {
-      document = parseYaml(text);
+      document = parseYaml(text, { maxAliasCount: MAX_ALIASES });
     } catch (error) {
       throw new Error(`invalid YAML: ${(error as Error).message.split('\n')[0]}`);
     }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { environmentVariable, serveOptions, watchOptions } from '../../src/cli/cli';
 import { exited, startServe } from '../helpers/cli';
+import { requireTools } from '../helpers/prerequisites';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SCRIPT = path.join(ROOT, 'scripts', 'install-service.sh');
@@ -128,10 +129,7 @@ describe('install: sockmon as a systemd service', () => {
   });
 
   it('passes systemd-analyze verify, with a security exposure of at most 2.0', function () {
-    if (spawnSync('systemd-analyze', ['--version']).error) {
-      if (process.env.CI) throw new Error('systemd-analyze is missing (apt-get install systemd)');
-      this.skip();
-    }
+    requireTools(this, [{ command: 'systemd-analyze', apt: 'systemd' }]);
     // verify resolves Documentation=man:sockmon(1) through man's search path: give it the installed page.
     const verify = spawnSync('systemd-analyze', ['verify', unitFile()], {
       encoding: 'utf8',

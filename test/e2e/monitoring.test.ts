@@ -1,7 +1,7 @@
 // The monitoring bundle: rule files load and their unit tests pass under promtool, the example scrape
 // config is valid, and every dashboard expression parses as PromQL.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { htpasswdHash, makeCertificates, requireTool } from '../helpers/certs';
 import { startServe } from '../helpers/cli';
 import { dashboardQueries } from '../helpers/dashboard';
 import { PrometheusServer } from '../helpers/prometheus_server';
+import { requireTools } from '../helpers/prerequisites';
 
 const MONITORING = path.resolve(__dirname, '..', '..', '..', 'monitoring');
 const files = (dir: string) =>
@@ -23,9 +24,7 @@ const substitute = (expr: string) => expr.replace(/\$__rate_interval|\$__interva
 
 describe('monitoring: rules, tests, scrape config and dashboard', function () {
   before(function () {
-    if (!spawnSync('promtool', ['--version']).error) return;
-    if (process.env.CI) throw new Error('promtool is missing (apt-get install prometheus)');
-    this.skip();
+    requireTools(this, [{ command: 'promtool', apt: 'prometheus' }]);
   });
 
   it('promtool check rules accepts the alerting and recording rules', () => {

@@ -1,12 +1,11 @@
 // Certificates and password hashes made by the real tools (openssl, htpasswd), for the web config tests.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { requireTools } from './prerequisites';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export function requireTool(context: Mocha.Context, tool: string, args: string[], apt: string): void {
-  if (!spawnSync(tool, args).error) return;
-  if (process.env.CI) throw new Error(`${tool} is missing (apt-get install ${apt})`);
-  context.skip();
+  requireTools(context, [{ command: tool, args, apt }]);
 }
 
 export const openssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });

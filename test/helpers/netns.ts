@@ -8,11 +8,7 @@ const run = promisify(execFile);
 let created = 0;
 
 /** Root-only tests skip without root, except in CI, which runs as root: there a missing root is a failure. */
-export function requireRoot(context: Mocha.Context): void {
-  if (process.getuid?.() === 0) return;
-  if (process.env.CI) throw new Error('this test needs root (CI runs as root)');
-  context.skip();
-}
+export { requireRoot } from './prerequisites';
 
 export function alive(pid: number): boolean {
   try {

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { requireTools } from '../helpers/prerequisites';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SECONDS = Number(process.env.SOCKMON_FUZZ_SECONDS ?? 60);
@@ -14,10 +15,7 @@ describe('fuzz: the netlink parser under libFuzzer, ASan and UBSan', function ()
   this.timeout((SECONDS + 120) * 1000);
 
   it(`survives ${SECONDS} s of fuzzing from a corpus of real dumps`, function () {
-    if (spawnSync('clang++', ['--version']).error) {
-      if (process.env.CI) throw new Error('clang++ is missing (apt-get install clang libclang-rt-14-dev)');
-      this.skip();
-    }
+    requireTools(this, [{ command: 'clang++', apt: 'clang libclang-rt-14-dev' }]);
     const binary = path.join(ROOT, 'build', 'fuzz', 'diag_parse_fuzzer');
     mkdirSync(path.dirname(binary), { recursive: true });
     execFileSync('clang++', ['-std=c++17', '-g', '-O1', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=all', ...SOURCES, '-o', binary], {

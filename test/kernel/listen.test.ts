@@ -2,8 +2,9 @@
 // listeners that stop accepting, one with a backlog of 8 and more clients than that, a dual-stack [::]:80 beside
 // an IPv4 listener on the same port, and a filled listener on an unwatched port. sockmon must report exactly
 // what `ss -ltn` shows there.
+import { requireTools } from '../helpers/prerequisites';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { exited, startServe } from '../helpers/cli';
 import { requireRoot, NetworkNamespace, waitForOutput } from '../helpers/netns';
@@ -28,11 +29,7 @@ const plan = {
 };
 const WATCH = ['--cidr', '203.0.113.96/27', '--port', '80'];
 
-function requireTool(context: Mocha.Context, tool: string, args: string[], apt: string): void {
-  if (!spawnSync(tool, args).error) return;
-  if (process.env.CI) throw new Error(`${tool} is missing (apt-get install ${apt})`);
-  context.skip();
-}
+const requireTool = (context: Mocha.Context, tool: string, args: string[], apt: string) => requireTools(context, [{ command: tool, args, apt }]);
 
 /** `ss -Hltn` in the namespace as "address port" -> [Recv-Q, Send-Q]; ss writes a dual-stack [::] listener as `*`. */
 async function ssListeners(ns: NetworkNamespace): Promise<Record<string, [number, number]>> {

@@ -1,12 +1,13 @@
 // `sockmon serve` as a process: HTTP endpoints, a real scrape checked by promtool, clean stop on SIGTERM.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { parseListenAddress } from '../../src/web/listen_address';
 import { exited, startServe } from '../helpers/cli';
 import { Population } from '../helpers/population';
 import { parseSamples, seriesOf } from '../helpers/promtext';
+import { requireTools } from '../helpers/prerequisites';
 
 describe('server: listen addresses', () => {
   it('parses node_exporter-style addresses', () => {
@@ -62,10 +63,7 @@ describe('serve: the exporter process', () => {
   });
 
   it('produces a scrape (with listeners) that promtool check metrics accepts', async function () {
-    if (spawnSync('promtool', ['--version']).error) {
-      if (process.env.CI) throw new Error('promtool is missing (apt-get install prometheus)');
-      this.skip();
-    }
+    requireTools(this, [{ command: 'promtool', apt: 'prometheus' }]);
     const text = await (await fetch(`${serve.url}/probe`)).text();
     // promtool exits non-zero on errors; lint warnings would be printed, so require silence.
     const output = execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
