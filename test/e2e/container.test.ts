@@ -28,6 +28,7 @@ import {
 } from '../helpers/podman';
 import { Sample } from '../helpers/promtext';
 import { CHECKOUT, VERSION } from '../helpers/release';
+import { skipBecause } from '../helpers/prerequisites';
 
 const PORT = 8080; // the web server's port in the pods (the manifest's containerPort and SOCKMON_PORT)
 const BASE = 'http://127.0.0.1:19469';
@@ -264,10 +265,7 @@ describe('e2e: the OCI image and the Kubernetes sidecar in podman pods', functio
 
   before(function () {
     const missing = missingPrerequisite();
-    if (missing) {
-      if (process.env.CI) throw new Error(`the container test needs ${missing} (apt-get install podman buildah runc catatonit; run as root)`);
-      this.skip();
-    }
+    if (missing) skipBecause(this, `needs ${missing} (apt-get install podman runc catatonit; run as root)`);
     images = testImages();
     scratch = mkdtempSync(path.join(os.tmpdir(), 'sockmon-kube-'));
   });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Container, containerRoot, heldConnectionScript } from '../helpers/container';
 import { buildPackages, nextPatch, reversionedTarball, runPackager, temporaryDirectory } from '../helpers/packages';
 import { CHECKOUT, releaseTarball, VERSION } from '../helpers/release';
+import { skipBecause } from '../helpers/prerequisites';
 
 const PORT = 8080; // the watched port inside the container
 const METRICS = 'http://127.0.0.1:19469/metrics';
@@ -66,11 +67,7 @@ describe('e2e: the .deb and .rpm under a real systemd (systemd-nspawn, apt, rpm)
 
   before(async function () {
     const missing = missingPrerequisite();
-    if (missing) {
-      if (process.env.CI)
-        throw new Error(`the packages' test needs ${missing} (apt-get install systemd-container debootstrap dpkg-dev rpm binutils; run as root)`);
-      this.skip();
-    }
+    if (missing) skipBecause(this, `needs ${missing} (apt-get install systemd-container debootstrap dpkg-dev rpm binutils; run as root)`);
     const root = containerRoot('base');
     const tarball = releaseTarball();
     work = temporaryDirectory('sockmon-packages-e2e-');

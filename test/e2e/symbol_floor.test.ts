@@ -3,12 +3,12 @@
 // libstdc++ (GLIBCXX_/CXXABI_) and no library beyond libc, libm, libpthread, libdl and the loader.
 // scripts/build-prebuilds.sh makes them so; this checks the result, and that the check fails on an addon built here.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { elfNeeds, floorViolations, highestVersions } from '../../scripts/elf_needs';
-import { requireRoot } from '../helpers/netns';
+import { requireRoot, requireTools } from '../helpers/prerequisites';
 import { CHECKOUT, releaseTarball } from '../helpers/release';
 
 const MACHINE: Record<string, RegExp> = { x64: /Machine:\s+Advanced Micro Devices X86-64/, arm64: /Machine:\s+AArch64/ };
@@ -18,10 +18,7 @@ describe('e2e: the prebuilt addons in the release tarball need nothing above the
   let dir: string;
 
   before(function () {
-    if (spawnSync('readelf', ['--version']).error) {
-      if (process.env.CI) throw new Error('readelf is missing (apt-get install binutils)');
-      this.skip();
-    }
+    requireTools(this, [{ command: 'readelf', apt: 'binutils' }]);
     requireRoot(this); // packing builds the addons in a chroot
     dir = mkdtempSync(path.join(os.tmpdir(), 'sockmon-floor-'));
     execFileSync('tar', ['-xzf', releaseTarball(), '-C', dir, 'package/prebuilds']);
